@@ -1,0 +1,1228 @@
+"""
+Manage pg_auto_failover monitors and PostgreSQL nodes through ``pg_autoctl``.
+
+Every call runs ``pg_autoctl`` as the service user with a fixed ``HOME`` and
+``XDG_CONFIG_HOME`` / ``XDG_DATA_HOME`` / ``XDG_RUNTIME_DIR``, so the files that
+``pg_autoctl`` keeps (configuration, state, pid) are always found where the
+service unit keeps them. JSON is read from standard output only; ``pg_autoctl``
+logs to standard error.
+
+Configuration
+-------------
+Each function takes the connection options below as keyword arguments; when an
+option is not given it is read with ``config.get("pgfailover:<option>")``, so
+minion configuration, grains and pillar all work (the formula sets a
+``pgfailover`` grain for each host):
+
+user
+    service user that owns the instances (``postgres``)
+home
+    that user's HOME, where pg_autoctl keeps its files (``/var/lib/postgresql``)
+runtime_dir
+    ``XDG_RUNTIME_DIR`` for pid and lock files (``/run/pgfailover``)
+pg_autoctl
+    path of the pg_autoctl binary (``/usr/bin/pg_autoctl``)
+bindir
+    PostgreSQL's bin directory, where pg_ctl and psql live
+    (``/usr/lib/postgresql/15/bin``)
+pgdata
+    data directory of the local instance the call is about
+monitor_uri
+    monitor URI, for calls made from a host without a local instance; it must
+    not contain a password (put the password in the service user's ``.pgpass``)
+formation
+    formation name (``default``)
+
+Secrets never go on a command line: passwords are written to files the
+service user owns, or sent to ``psql`` on standard input.
+"""
+
+import configparser
+import json
+import logging
+import os
+import pwd
+import re
+import time
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pgfailover"
+
+CONNECTION_DEFAULTS = {
+    "user": "postgres",
+    "home": "/var/lib/postgresql",
+    "runtime_dir": "/run/pgfailover",
+    "pg_autoctl": "/usr/bin/pg_autoctl",
+    "bindir": "/usr/lib/postgresql/15/bin",
+    "pgdata": None,
+    "monitor_uri": None,
+    "formation": "default",
+}
+
+STATES = frozenset(
+    (
+        "init", "single", "wait_primary", "primary", "apply_settings",
+        "prepare_maintenance", "wait_maintenance", "maintenance", "draining",
+        "demote_timeout", "demoted", "wait_standby", "catchingup", "secondary",
+        "prepare_promotion", "stop_replication", "report_lsn", "fast_forward",
+        "join_secondary", "dropped",
+    )
+)  # fmt: skip
+WRITABLE_STATES = frozenset(("single", "wait_primary", "primary", "apply_settings"))
+
+AUTH_METHODS = ("trust", "scram-sha-256", "md5", "password", "cert", "reject")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+MONITOR_SETTINGS = (
+    "health_check_period",
+    "health_check_timeout",
+    "health_check_max_retries",
+    "health_check_retry_delay",
+    "node_considered_unhealthy_timeout",
+    "primary_demote_timeout",
+    "startup_grace_period",
+    "promote_wal_log_threshold",
+)
+
+SECRET_MASK = "******"
+_URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+):[^@\s]*@")
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+def __virtual__():
+    binary = _config("pg_autoctl")
+    if os.access(binary, os.X_OK):
+        return __virtualname__
+    return (
+        False,
+        f"pgfailover: pg_autoctl not found at {binary}; install pg-auto-failover-cli "
+        "(Debian, Ubuntu) or pg_auto_failover_<MAJOR> (PGDG), or set "
+        "pgfailover:pg_autoctl to its path",
+    )
+
+
+# ---------------------------------------------------------------------------
+# Connection options, environment, running pg_autoctl
+# ---------------------------------------------------------------------------
+
+
+def _config(option, given=None):
+    """Return ``given`` or the configured value of ``pgfailover:<option>``."""
+    if given is not None:
+        return given
+    return __salt__["config.get"](f"pgfailover:{option}", CONNECTION_DEFAULTS[option])
+
+
+def _connection(kwargs):
+    """
+    Resolve the connection options of a call; reject unknown keyword arguments.
+
+    Salt adds ``__pub_*`` keys to the keyword arguments of a CLI call: they are
+    ignored.
+    """
+    unknown = sorted(k for k in kwargs if k not in CONNECTION_DEFAULTS and not k.startswith("__"))
+    if unknown:
+        raise SaltInvocationError(
+            f"unknown argument(s) {', '.join(unknown)}; connection options are "
+            f"{', '.join(CONNECTION_DEFAULTS)}"
+        )
+    conn = {opt: _config(opt, kwargs.get(opt)) for opt in CONNECTION_DEFAULTS}
+    _check_no_password_in_uri("monitor_uri", conn["monitor_uri"])
+    return conn
+
+
+def _check_no_password_in_uri(argument, uri):
+    if uri and (_URI_PASSWORD.search(uri) or _KEYWORD_PASSWORD.search(uri)):
+        raise SaltInvocationError(
+            f"{argument} must not contain a password (it would appear on a command line "
+            "and in logs); put the password in the service user's .pgpass instead"
+        )
+
+
+def _environment(conn):
+    home = conn["home"]
+    return {
+        "HOME": home,
+        "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+        "XDG_DATA_HOME": os.path.join(home, ".local", "share"),
+        "XDG_RUNTIME_DIR": conn["runtime_dir"],
+        "PGPASSFILE": os.path.join(home, ".pgpass"),
+        # PostgreSQL's own bindir first: never a stray pg_ctl from /usr/local/bin.
+        "PATH": f"{conn['bindir']}:/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+
+
+def redact(text, secrets=()):
+    """
+    Mask passwords in ``text``: URI passwords, ``password=...`` keywords and
+    every string in ``secrets``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' pgfailover.redact 'postgres://autoctl_node:s3cret@mon/pg_auto_failover'
+    """
+    if not text:
+        return text
+    text = _URI_PASSWORD.sub(rf"\1:{SECRET_MASK}@", text)
+    text = _KEYWORD_PASSWORD.sub(rf"\1{SECRET_MASK}", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, SECRET_MASK)
+    return text
+
+
+def _error_lines(stderr):
+    """The ERROR and FATAL lines of pg_autoctl's log output, or its last line."""
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    errors = [line for line in lines if " ERROR " in line or " FATAL " in line]
+    return errors or lines[-1:]
+
+
+def _run(conn, args, *, json_output=False, check=True):
+    """Run ``pg_autoctl ARGS`` as the service user; parse stdout as JSON if asked."""
+    argv = [conn["pg_autoctl"], *args]
+    if json_output:
+        # Options go before positional values (pg_autoctl set node ... <value>).
+        first_option = next((i for i, arg in enumerate(argv) if arg.startswith("--")), len(argv))
+        argv.insert(first_option, "--json")
+    result = _run_as_service_user(conn, argv)
+    if check and result["retcode"] != 0:
+        raise CommandExecutionError(
+            redact(
+                f"pg_autoctl {' '.join(args[:2])} failed (exit {result['retcode']}): "
+                + " | ".join(_error_lines(result["stderr"]))
+            )
+        )
+    if not json_output:
+        return result
+    try:
+        return json.loads(result["stdout"])
+    except ValueError as exc:
+        raise CommandExecutionError(
+            redact(
+                f"pg_autoctl {' '.join(args[:2])} did not print JSON: "
+                f"{result['stdout'][:200]!r} ({' | '.join(_error_lines(result['stderr']))})"
+            )
+        ) from exc
+
+
+def _run_as_service_user(conn, argv, stdin=None):
+    """cmd.run_all as the service user (directly when already that user)."""
+    runas = None if pwd.getpwuid(os.geteuid()).pw_name == conn["user"] else conn["user"]
+    return __salt__["cmd.run_all"](
+        argv,
+        stdin=stdin,
+        runas=runas,
+        env=_environment(conn),
+        cwd=conn["home"],
+        python_shell=False,
+        ignore_retcode=True,
+        output_loglevel="trace",
+    )
+
+
+def _target(conn, prefer_monitor=False):
+    """``--pgdata X`` for a local instance, else ``--monitor URI``."""
+    if conn["pgdata"] and not (prefer_monitor and conn["monitor_uri"]):
+        return ["--pgdata", conn["pgdata"]]
+    if conn["monitor_uri"]:
+        return ["--monitor", conn["monitor_uri"]]
+    raise SaltInvocationError(
+        "no instance to ask: give pgdata (a local monitor or node) or monitor_uri, or set "
+        "pgfailover:pgdata / pgfailover:monitor_uri"
+    )
+
+
+def _pgdata(conn):
+    if not conn["pgdata"]:
+        raise SaltInvocationError("pgdata is required: give pgdata or set pgfailover:pgdata")
+    return ["--pgdata", conn["pgdata"]]
+
+
+def _formation_args(conn, formation):
+    return ["--formation", formation or conn["formation"]]
+
+
+# ---------------------------------------------------------------------------
+# Validation shared by create functions and states
+# ---------------------------------------------------------------------------
+
+
+def _check_choice(argument, value, allowed):
+    if value not in allowed:
+        raise SaltInvocationError(
+            f"{argument}={value!r} is not allowed; use one of: {', '.join(map(str, allowed))}"
+        )
+
+
+def _check_int(argument, value, low, high):
+    if isinstance(value, bool):
+        raise SaltInvocationError(f"{argument} must be an integer from {low} to {high}, not {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SaltInvocationError(
+            f"{argument} must be an integer from {low} to {high}, not {value!r}"
+        ) from None
+    if str(number) != str(value).strip() or not low <= number <= high:
+        raise SaltInvocationError(f"{argument} must be an integer from {low} to {high}, not {value!r}")
+    return number
+
+
+def _check_bool(argument, value):
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise SaltInvocationError(f"{argument} must be true or false, not {value!r}")
+
+
+def _auth_args(auth, skip_pg_hba):
+    """``--auth METHOD`` or ``--skip-pg-hba``: exactly one, as pg_autoctl requires."""
+    if auth and skip_pg_hba:
+        raise SaltInvocationError(
+            "give either auth or skip_pg_hba, not both (pg_autoctl: "
+            '"Please use either --auth or --skip-pg-hba")'
+        )
+    if skip_pg_hba:
+        return ["--skip-pg-hba"]
+    if not auth:
+        raise SaltInvocationError(f"auth is required (one of {', '.join(AUTH_METHODS)}), or skip_pg_hba=True")
+    _check_choice("auth", auth, AUTH_METHODS)
+    return ["--auth", auth]
+
+
+def _ssl_args(ssl, ssl_mode=None):
+    """
+    The explicit SSL choice pg_autoctl requires.
+
+    ``ssl`` is ``self-signed``, ``none``, or a dict with ``ca_file``,
+    ``server_cert``, ``server_key`` and optionally ``crl_file``.
+    """
+    if ssl_mode is not None:
+        _check_choice("ssl_mode", ssl_mode, SSL_MODES)
+    mode = ["--ssl-mode", ssl_mode] if ssl_mode else []
+    if ssl == "self-signed":
+        if ssl_mode in ("verify-ca", "verify-full"):
+            raise SaltInvocationError(
+                f"ssl_mode={ssl_mode} needs a CA: give ssl as ca_file, server_cert, server_key"
+            )
+        return ["--ssl-self-signed", *mode]
+    if ssl == "none":
+        return ["--no-ssl"]
+    if isinstance(ssl, dict):
+        required = ("ca_file", "server_cert", "server_key")
+        unknown = sorted(set(ssl) - {*required, "crl_file"})
+        if unknown:
+            raise SaltInvocationError(
+                f"ssl has unknown key(s) {', '.join(unknown)}; allowed: ca_file, server_cert, "
+                "server_key, crl_file"
+            )
+        missing = [key for key in required if not ssl.get(key)]
+        if missing:
+            raise SaltInvocationError(
+                f"ssl is missing {', '.join(missing)}: a CA file, a server certificate and its "
+                "key go together"
+            )
+        args = [
+            "--ssl-ca-file", ssl["ca_file"],
+            "--server-cert", ssl["server_cert"],
+            "--server-key", ssl["server_key"],
+        ]  # fmt: skip
+        if ssl.get("crl_file"):
+            args += ["--ssl-crl-file", ssl["crl_file"]]
+        return args + (mode or ["--ssl-mode", "verify-full"])
+    raise SaltInvocationError(
+        "ssl is required: 'self-signed', 'none', or {ca_file, server_cert, server_key} "
+        '(pg_autoctl: "Explicit SSL choice is required")'
+    )
+
+
+def _check_state_names(argument, names):
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [name for name in names if name not in STATES]
+    if unknown or not names:
+        raise SaltInvocationError(
+            f"{argument} has unknown state(s) {', '.join(unknown) or '(none given)'}; "
+            f"pg_auto_failover states are: {', '.join(sorted(STATES))}"
+        )
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Read
+# ---------------------------------------------------------------------------
+
+
+def version(**kwargs):
+    """
+    Versions of pg_autoctl, the monitor extension it expects and PostgreSQL.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' pgfailover.version
+    """
+    return _run(_connection(kwargs), ["version"], json_output=True)
+
+
+def status(**kwargs):
+    """
+    Status of the local pg_autoctl service and its PostgreSQL (pid, in_recovery...).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' pgfailover.status pgdata=/var/lib/postgresql/pgaf/node
+    """
+    conn = _connection(kwargs)
+    return _run(conn, ["status", *_pgdata(conn)], json_output=True)
+
+
+def state(formation=None, group=None, **kwargs):
+    """
+    The nodes of a formation as the monitor sees them: one dict per node with
+    nodename, nodehost, nodeport, health, current_group_state,
+    assigned_group_state, candidate_priority, replication_quorum, reported_lsn.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'pgfailover:role:monitor' pgfailover.state
+        salt node1 pgfailover.state formation=default group=0
+    """
+    conn = _connection(kwargs)
+    args = ["show", "state", *_target(conn), *_formation_args(conn, formation)]
+    if group is not None:
+        args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
+    return _run(conn, args, json_output=True)
+
+
+def events(count=10, formation=None, **kwargs):
+    """
+    The monitor's latest events for a formation, oldest first.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.events count=20
+    """
+    conn = _connection(kwargs)
+    args = ["show", "events", *_target(conn), *_formation_args(conn, formation)]
+    args += ["--count", str(_check_int("count", count, 1, 100_000))]
+    return _run(conn, args, json_output=True)
+
+
+def uri(formation=None, **kwargs):
+    """
+    The monitor URI and the URI applications use for a formation, as a dict
+    ``{"monitor": ..., "formation": ...}`` (the formation URI is None until the
+    formation has a node).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.uri
+        salt mon pgfailover.uri formation=sales
+    """
+    conn = _connection(kwargs)
+    # The monitor rejects --formation here: it lists every formation.
+    rows = _run(conn, ["show", "uri", *_target(conn)], json_output=True)
+    wanted = formation or conn["formation"]
+    uris = {"monitor": None, "formation": None}
+    for row in rows:
+        if row["type"] == "monitor":
+            uris["monitor"] = row["uri"]
+        elif row["type"] == "formation" and row["name"] == wanted:
+            uris["formation"] = row["uri"]
+    return uris
+
+
+def wait_monitor(timeout=60, interval=0.5, **kwargs):
+    """
+    Poll until the monitor answers; return its URI. For orchestrations: the
+    step after starting the monitor's service.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.wait_monitor timeout=30 pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    timeout = _check_int("timeout", timeout, 0, 86_400)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return uri(**kwargs)["monitor"]
+        except CommandExecutionError as exc:
+            if time.monotonic() >= deadline:
+                raise CommandExecutionError(f"the monitor did not answer within {timeout} s: {exc}") from exc
+        time.sleep(float(interval))
+
+
+def settings(formation=None, **kwargs):
+    """
+    Replication settings of a formation: per node candidate priority and
+    replication quorum, the primary's synchronous_standby_names and the
+    formation's number_sync_standbys.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.settings
+    """
+    conn = _connection(kwargs)
+    args = ["show", "settings", *_target(conn), *_formation_args(conn, formation)]
+    return _run(conn, args, json_output=True)
+
+
+def standby_names(formation=None, group=0, **kwargs):
+    """
+    The synchronous_standby_names the monitor computes for a group.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.standby_names
+    """
+    conn = _connection(kwargs)
+    args = ["show", "standby-names", *_target(conn), *_formation_args(conn, formation)]
+    args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
+    return _run(conn, args, json_output=True)
+
+
+def primary(formation=None, group=0, **kwargs):
+    """
+    The node that is the writable primary of a group (its state dict), or None
+    while no node is both assigned and reporting a writable state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.primary
+    """
+    for node in state(formation=formation, group=group, **kwargs):
+        if node["current_group_state"] in WRITABLE_STATES and node["assigned_group_state"] in WRITABLE_STATES:
+            return node
+    return None
+
+
+def is_converged(nodes):
+    """
+    True when every node of a state table has reached its assigned state and is
+    healthy; False for an empty table.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.is_converged "$(salt-call --out=json pgfailover.state)"
+    """
+    return bool(nodes) and all(
+        node["current_group_state"] == node["assigned_group_state"] and node["health"] == 1 for node in nodes
+    )
+
+
+def converged(formation=None, **kwargs):
+    """
+    True when every node of the formation has reached its assigned state and
+    the monitor sees it healthy.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.converged
+    """
+    return is_converged(state(formation=formation, **kwargs))
+
+
+def wait_converged(timeout=120, interval=1, formation=None, expect_nodes=None, **kwargs):
+    """
+    Poll the monitor until the formation has converged (and has at least
+    ``expect_nodes`` nodes when given). Returns the final state table; raises
+    CommandExecutionError with the table when ``timeout`` seconds pass first.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.wait_converged timeout=60 expect_nodes=3
+    """
+    timeout = _check_int("timeout", timeout, 0, 86_400)
+    interval = float(interval)
+    if expect_nodes is not None:
+        expect_nodes = _check_int("expect_nodes", expect_nodes, 1, 1000)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            nodes = state(formation=formation, **kwargs)
+            error = None
+        except CommandExecutionError as exc:
+            nodes, error = [], str(exc)
+        if is_converged(nodes) and len(nodes) >= (expect_nodes or 0):
+            return nodes
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(
+                f"formation did not converge within {timeout} s: " + (error or format_state_table(nodes))
+            )
+        time.sleep(interval)
+
+
+def wait_node_state(name, states, timeout=120, interval=1, formation=None, **kwargs):
+    """
+    Poll the monitor until node ``name`` reports and is assigned one of
+    ``states`` (a state name or a list). Returns the node's state dict.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.wait_node_state node2 secondary timeout=60
+    """
+    wanted = _check_state_names("states", states)
+    timeout = _check_int("timeout", timeout, 0, 86_400)
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = state(formation=formation, **kwargs)
+        node = next((n for n in nodes if n["nodename"] == name), None)
+        if (
+            node
+            and node["current_group_state"] in wanted
+            and node["assigned_group_state"] == node["current_group_state"]
+        ):
+            return node
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(
+                f"node {name} did not reach {' or '.join(wanted)} within {timeout} s: "
+                + format_state_table(nodes)
+            )
+        time.sleep(float(interval))
+
+
+def format_state_table(nodes):
+    """
+    One line per node: name, host:port, health, current/assigned state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.format_state_table "$(salt-call --out=json pgfailover.state)"
+    """
+    if not nodes:
+        return "(no nodes)"
+    health = {1: "healthy", 0: "unhealthy", -1: "unknown"}
+    return "; ".join(
+        f"{n['nodename']} {n['nodehost']}:{n['nodeport']} {health.get(n['health'], n['health'])} "
+        f"{n['current_group_state']}/{n['assigned_group_state']}"
+        for n in nodes
+    )
+
+
+def config_get(key=None, **kwargs):
+    """
+    The local instance's pg_autoctl configuration: the whole file as nested
+    dicts, or the value of one ``section.option`` key.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.config_get
+        salt node1 pgfailover.config_get pg_autoctl.monitor
+    """
+    conn = _connection(kwargs)
+    values = _run(conn, ["config", "get", *_pgdata(conn)], json_output=True)
+    if key is None:
+        return _redact_config(values)
+    section, _, option = str(key).partition(".")
+    if section not in values or option not in values[section]:
+        raise SaltInvocationError(
+            f"key={key!r} is not in the configuration; known keys: "
+            + ", ".join(f"{s}.{o}" for s in values for o in values[s])
+        )
+    if option == "password":
+        return SECRET_MASK
+    return values[section][option]
+
+
+def _redact_config(values):
+    return {
+        section: {
+            option: SECRET_MASK if option == "password" and value else value
+            for option, value in options.items()
+        }
+        for section, options in values.items()
+    }
+
+
+def systemd_unit(**kwargs):
+    """
+    The systemd unit that pg_autoctl itself proposes for the local instance
+    (the formula ships its own template; this is for comparison).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.systemd_unit
+    """
+    conn = _connection(kwargs)
+    return _run(conn, ["-q", "show", "systemd", *_pgdata(conn)])["stdout"]
+
+
+def is_created(**kwargs):
+    """
+    True when the local instance at ``pgdata`` has finished ``pg_autoctl
+    create``: its configuration exists, a node's state file exists, and no
+    initialisation is in progress. A half-created instance returns False (a
+    PG_VERSION file alone is not enough).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.is_created pgdata=/var/lib/postgresql/pgaf/node
+    """
+    conn = _connection(kwargs)
+    pgdata = _pgdata(conn)[1]
+    files = instance_files(conn, pgdata)
+    if not os.path.exists(files["config"]):
+        return False
+    if os.path.exists(files["init"]) or not os.path.exists(os.path.join(pgdata, "PG_VERSION")):
+        return False
+    role = _read_config(files["config"]).get("pg_autoctl", {}).get("role")
+    if role == "monitor":
+        return os.path.exists(os.path.join(pgdata, "postgresql-auto-failover.conf"))
+    return os.path.exists(files["state"])
+
+
+def instance_files(conn, pgdata):
+    """Paths of the configuration, state and init files pg_autoctl keeps for ``pgdata``."""
+    relative = os.path.abspath(pgdata).lstrip("/")
+    config_dir = os.path.join(conn["home"], ".config", "pg_autoctl", relative)
+    data_dir = os.path.join(conn["home"], ".local", "share", "pg_autoctl", relative)
+    return {
+        "config": os.path.join(config_dir, "pg_autoctl.cfg"),
+        "state": os.path.join(data_dir, "pg_autoctl.state"),
+        "init": os.path.join(data_dir, "pg_autoctl.init"),
+    }
+
+
+def _read_config(config_path):
+    """pg_autoctl's INI configuration file as nested dicts (empty when absent)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config_path)
+    return {section: dict(parser[section]) for section in parser.sections()}
+
+
+# ---------------------------------------------------------------------------
+# Monitor settings (pgautofailover.* GUCs), read and written with psql
+# ---------------------------------------------------------------------------
+
+
+def _psql(conn, sql, dbname="pg_auto_failover"):
+    """Run SQL, given on standard input, on the local instance as the service user."""
+    postgresql = _read_config(instance_files(conn, _pgdata(conn)[1])["config"])["postgresql"]
+    argv = [
+        os.path.join(conn["bindir"], "psql"),
+        "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
+        "--set", "ON_ERROR_STOP=1",
+        "--port", postgresql["port"],
+        "--dbname", dbname,
+    ]  # fmt: skip
+    if postgresql.get("host"):
+        argv += ["--host", postgresql["host"]]
+    result = _run_as_service_user(conn, argv, stdin=sql)
+    if result["retcode"] != 0:
+        raise CommandExecutionError(redact(f"psql failed: {result['stderr'].strip()}"))
+    return result["stdout"]
+
+
+def monitor_settings(**kwargs):
+    """
+    The monitor's ``pgautofailover.*`` settings, as a dict of name (without the
+    prefix) to integer value. Runs on the monitor host.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'pgfailover:role:monitor' pgfailover.monitor_settings pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    out = _psql(
+        conn,
+        "SELECT name, setting FROM pg_settings WHERE name LIKE 'pgautofailover.%' ORDER BY name;",
+    )
+    values = {}
+    for line in out.splitlines():
+        if "|" in line:
+            name, setting = line.split("|", 1)
+            values[name.split(".", 1)[1]] = int(setting)
+    return values
+
+
+def _check_monitor_settings(values):
+    if not isinstance(values, dict) or not values:
+        raise SaltInvocationError(
+            f"settings must be a non-empty mapping of {', '.join(MONITOR_SETTINGS)} to integers"
+        )
+    checked = {}
+    for name, value in values.items():
+        _check_choice("monitor setting", name, MONITOR_SETTINGS)
+        checked[name] = _check_int(f"settings:{name}", value, 0, 86_400_000)
+    return checked
+
+
+def set_monitor_settings(settings, **kwargs):  # pylint: disable=redefined-outer-name
+    """
+    Set ``pgautofailover.*`` settings on the monitor with ALTER SYSTEM and
+    reload it. Returns the settings that changed as ``{name: {old, new}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.set_monitor_settings '{health_check_period: 1000, primary_demote_timeout: 20000}'
+    """
+    wanted = _check_monitor_settings(settings)
+    current = monitor_settings(**kwargs)
+    changes = {
+        name: {"old": current.get(name), "new": value}
+        for name, value in wanted.items()
+        if current.get(name) != value
+    }
+    if changes:
+        sql = "".join(
+            f"ALTER SYSTEM SET pgautofailover.{name} = {value};\n" for name, value in wanted.items()
+        )
+        _psql(_connection(kwargs), sql + "SELECT pg_reload_conf();\n")
+    return changes
+
+
+# ---------------------------------------------------------------------------
+# Create and remove
+# ---------------------------------------------------------------------------
+
+
+def create_monitor(hostname, port=5432, auth=None, skip_pg_hba=False, ssl=None, ssl_mode=None, **kwargs):
+    """
+    Initialise a monitor at ``pgdata`` (resumes a half-initialised one). The
+    instance is left stopped: the service unit runs it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.create_monitor mon.example.net port=5431 auth=scram-sha-256 \\
+            ssl=self-signed pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    args = [
+        "create", "monitor", *_pgdata(conn),
+        "--pgctl", os.path.join(conn["bindir"], "pg_ctl"),
+        "--hostname", _check_hostname(hostname),
+        "--pgport", str(_check_int("port", port, 1, 65535)),
+        *_auth_args(auth, skip_pg_hba),
+        *_ssl_args(ssl, ssl_mode),
+    ]  # fmt: skip
+    _run(conn, args)
+    return True
+
+
+def create_postgres(
+    name,
+    hostname,
+    port=5432,
+    dbname="postgres",
+    auth=None,
+    skip_pg_hba=False,
+    ssl=None,
+    ssl_mode=None,
+    candidate_priority=50,
+    replication_quorum=True,
+    formation=None,
+    **kwargs,
+):
+    """
+    Initialise a PostgreSQL node at ``pgdata`` and register it with the monitor
+    (``monitor_uri``). The first node of a group becomes the primary; later ones
+    clone it and become secondaries. Resumes a half-initialised node. The
+    instance is left stopped: the service unit runs it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.create_postgres node1 node1.example.net port=5432 \\
+            auth=scram-sha-256 ssl=self-signed \\
+            monitor_uri='postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require'
+    """
+    conn = _connection(kwargs)
+    if not conn["monitor_uri"]:
+        raise SaltInvocationError("monitor_uri is required to register a node")
+    args = [
+        "create", "postgres", *_pgdata(conn),
+        "--pgctl", os.path.join(conn["bindir"], "pg_ctl"),
+        "--monitor", conn["monitor_uri"],
+        "--name", _check_name("name", name),
+        "--hostname", _check_hostname(hostname),
+        "--pgport", str(_check_int("port", port, 1, 65535)),
+        "--dbname", _check_name("dbname", dbname),
+        *_formation_args(conn, formation),
+        *_auth_args(auth, skip_pg_hba),
+        *_ssl_args(ssl, ssl_mode),
+        "--candidate-priority", str(_check_int("candidate_priority", candidate_priority, 0, 100)),
+        "--replication-quorum", str(_check_bool("replication_quorum", replication_quorum)).lower(),
+    ]  # fmt: skip
+    _run(conn, args)
+    return True
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9:]([A-Za-z0-9.:-]{0,252})$")
+
+
+def _check_name(argument, value):
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise SaltInvocationError(
+            f"{argument}={value!r} is not allowed; use letters, digits, '_', '.', '-' "
+            "(first a letter or '_', at most 63 characters)"
+        )
+    return value
+
+
+def _check_hostname(value):
+    if not isinstance(value, str) or not _HOSTNAME.match(value):
+        raise SaltInvocationError(
+            f"hostname={value!r} is not a host name or IP address; give the address other "
+            "nodes use to reach this one"
+        )
+    return value
+
+
+def drop_node(name=None, destroy=False, force=False, formation=None, **kwargs):
+    """
+    Drop a node from the monitor.
+
+    On the node itself (``pgdata``, no ``name``): the keeper leaves the
+    formation; with ``destroy=True`` the data directory is removed too.
+    From another host (``name``): the monitor drops that node; use
+    ``force=True`` for a dead host that cannot take part.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node3 pgfailover.drop_node
+        salt mon pgfailover.drop_node name=node3 force=True
+    """
+    conn = _connection(kwargs)
+    destroy = _check_bool("destroy", destroy)
+    force = _check_bool("force", force)
+    if name is None:
+        args = ["drop", "node", *_pgdata(conn)]
+        if destroy:
+            args.append("--destroy")
+    else:
+        if destroy:
+            raise SaltInvocationError(
+                "destroy only applies to the local node (without name): a data directory is "
+                "removed on its own host"
+            )
+        args = ["drop", "node", *_target(conn), "--name", _check_name("name", name)]
+        args += _formation_args(conn, formation)
+    if force:
+        args.append("--force")
+    _run(conn, args)
+    return True
+
+
+def drop_monitor(destroy=False, **kwargs):
+    """
+    Drop the local monitor; with ``destroy=True`` its data directory too.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.drop_monitor pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    args = ["drop", "monitor", *_pgdata(conn)]
+    if _check_bool("destroy", destroy):
+        args.append("--destroy")
+    _run(conn, args)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Act
+# ---------------------------------------------------------------------------
+
+
+def _perform(kind, formation, group, timeout, kwargs):
+    conn = _connection(kwargs)
+    before = primary(formation=formation, group=group, **kwargs)
+    args = ["perform", kind, *_target(conn), *_formation_args(conn, formation)]
+    args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
+    args += ["--wait", str(_check_int("timeout", timeout, 0, 86_400))]
+    # pg_autoctl 2.0 prints a spurious get_nodes ERROR on success (upstream
+    # issue 1033): judge by its exit code and by the monitor's state instead.
+    _run(conn, args)
+    nodes = wait_converged(timeout=timeout, formation=formation, **kwargs)
+    after = primary(formation=formation, group=group, **kwargs)
+    return {
+        "old_primary": before and before["nodename"],
+        "new_primary": after and after["nodename"],
+        "nodes": nodes,
+    }
+
+
+def switchover(formation=None, group=0, timeout=60, **kwargs):
+    """
+    Planned switchover: the primary is demoted and a secondary promoted. Waits
+    until the formation has converged; returns old and new primary.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.switchover
+    """
+    return _perform("switchover", formation, group, timeout, kwargs)
+
+
+def failover(formation=None, group=0, timeout=60, **kwargs):
+    """
+    Trigger a failover (the primary is demoted without waiting for it to
+    drain). Waits until the formation has converged; returns old and new
+    primary.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.failover
+    """
+    return _perform("failover", formation, group, timeout, kwargs)
+
+
+def promote(name, formation=None, timeout=60, **kwargs):
+    """
+    Promote node ``name`` to primary (``perform promotion``). Waits until the
+    formation has converged; returns old and new primary.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.promote node2
+    """
+    conn = _connection(kwargs)
+    before = primary(formation=formation, **kwargs)
+    args = ["perform", "promotion", *_target(conn), *_formation_args(conn, formation)]
+    args += ["--name", _check_name("name", name)]
+    _run(conn, args)
+    nodes = wait_converged(timeout=timeout, formation=formation, **kwargs)
+    after = primary(formation=formation, **kwargs)
+    return {
+        "old_primary": before and before["nodename"],
+        "new_primary": after and after["nodename"],
+        "nodes": nodes,
+    }
+
+
+def enable_maintenance(allow_failover=False, **kwargs):
+    """
+    Put the local node into maintenance. A primary needs
+    ``allow_failover=True`` (it is failed over first); the monitor refuses when
+    it would block writes.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node2 pgfailover.enable_maintenance
+        salt node1 pgfailover.enable_maintenance allow_failover=True
+    """
+    conn = _connection(kwargs)
+    args = ["enable", "maintenance", *_pgdata(conn)]
+    if _check_bool("allow_failover", allow_failover):
+        args.append("--allow-failover")
+    _run(conn, args)
+    return True
+
+
+def disable_maintenance(**kwargs):
+    """
+    Take the local node out of maintenance.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node2 pgfailover.disable_maintenance
+    """
+    conn = _connection(kwargs)
+    _run(conn, ["disable", "maintenance", *_pgdata(conn)])
+    return True
+
+
+def set_candidate_priority(priority, name=None, **kwargs):
+    """
+    Set a node's candidate priority (0..100; 0 never becomes primary). Without
+    ``name``, the local node; with it, another node of the local node's
+    formation.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node3 pgfailover.set_candidate_priority 0
+    """
+    conn = _connection(kwargs)
+    value = _check_int("priority", priority, 0, 100)
+    # No --formation: pg_autoctl 2.0 then misreads the value; the node's own
+    # configuration names its formation.
+    args = ["set", "node", "candidate-priority", *_pgdata(conn)]
+    if name is not None:
+        args += ["--name", _check_name("name", name)]
+    return _run(conn, [*args, str(value)], json_output=True)
+
+
+def set_replication_quorum(quorum, name=None, **kwargs):
+    """
+    Set whether a node takes part in the synchronous replication quorum.
+    Without ``name``, the local node.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node3 pgfailover.set_replication_quorum false
+    """
+    conn = _connection(kwargs)
+    value = str(_check_bool("quorum", quorum)).lower()
+    # No --formation: pg_autoctl 2.0 then misreads the value; the node's own
+    # configuration names its formation.
+    args = ["set", "node", "replication-quorum", *_pgdata(conn)]
+    if name is not None:
+        args += ["--name", _check_name("name", name)]
+    return _run(conn, [*args, value], json_output=True)
+
+
+def set_number_sync_standbys(number, formation=None, **kwargs):
+    """
+    Set the formation's number_sync_standbys. The monitor refuses values that
+    need more eligible standbys than there are (N needs N+1 standbys with
+    candidate priority > 0 in the quorum).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.set_number_sync_standbys 1
+    """
+    conn = _connection(kwargs)
+    value = _check_int("number", number, 0, 100)
+    args = ["set", "formation", "number-sync-standbys", *_pgdata(conn)]
+    args += _formation_args(conn, formation)
+    return _run(conn, [*args, str(value)], json_output=True)
+
+
+def number_sync_standbys(formation=None, **kwargs):
+    """
+    The formation's number_sync_standbys.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.number_sync_standbys
+    """
+    conn = _connection(kwargs)
+    args = ["get", "formation", "number-sync-standbys", *_pgdata(conn)]
+    args += _formation_args(conn, formation)
+    return int(_run(conn, args, json_output=True)["number-sync-standbys"])
+
+
+def formation(name=None, **kwargs):
+    """
+    A formation as the monitor stores it (kind, dbname, number_sync_standbys),
+    or None when it does not exist. Runs on the monitor host.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.formation default pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    name = _check_name("name", name or conn["formation"])
+    out = _psql(
+        conn,
+        "SELECT kind, dbname, number_sync_standbys FROM pgautofailover.formation "
+        f"WHERE formationid = '{name}';",
+    ).strip()
+    if not out:
+        return None
+    kind, dbname, number = out.split("|")
+    return {"name": name, "kind": kind, "dbname": dbname, "number_sync_standbys": int(number)}
+
+
+def create_formation(name, kind="pgsql", dbname="postgres", **kwargs):
+    """
+    Create a formation on the local monitor.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.create_formation sales dbname=sales pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    _check_choice("kind", kind, ("pgsql", "citus"))
+    args = ["create", "formation", *_pgdata(conn), "--formation", _check_name("name", name)]
+    args += ["--kind", kind, "--dbname", _check_name("dbname", dbname), "--enable-secondary"]
+    _run(conn, args)
+    return True
+
+
+SECRET_CONFIG_KEYS = ("replication.password",)
+
+
+def config_set(key, value, **kwargs):
+    """
+    Set one ``section.option`` of the local pg_autoctl configuration. Secret
+    keys (``replication.password``) are refused: the value would be on a
+    command line; the formula writes them to files instead.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.config_set timeout.network_partition_timeout 20
+    """
+    if key in SECRET_CONFIG_KEYS or str(key).endswith(".password"):
+        raise SaltInvocationError(
+            f"key={key!r} holds a secret and would appear on a command line; keep passwords "
+            "in the service user's .pgpass (the formula's pgfailover:passwords pillar)"
+        )
+    conn = _connection(kwargs)
+    return _run(conn, ["config", "set", *_pgdata(conn), str(key), str(value)], json_output=True)

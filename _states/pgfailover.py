@@ -1,0 +1,450 @@
+"""
+States for pg_auto_failover monitors, nodes and formations.
+
+Built on the ``pgfailover`` execution module: every state calls it through
+``__salt__`` and never runs pg_autoctl itself. Connection options (``user``,
+``home``, ``runtime_dir``, ``pg_autoctl``, ``bindir``, ``pgdata``,
+``monitor_uri``, ``formation``) are passed through to the module and default to
+``config.get("pgfailover:<option>")`` there.
+
+.. code-block:: yaml
+
+    pgfailover-node:
+      pgfailover.node_present:
+        - name: node1
+        - hostname: node1.example.net
+        - port: 5432
+        - auth: scram-sha-256
+        - ssl: self-signed
+        - candidate_priority: 50
+        - pgdata: /var/lib/postgresql/pgaf/node
+        - monitor_uri: postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require
+"""
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+__virtualname__ = "pgfailover"
+
+MAINTENANCE_STATES = ("prepare_maintenance", "wait_maintenance", "maintenance")
+
+
+def __virtual__():
+    if "pgfailover.state" in __salt__:
+        return __virtualname__
+    return (False, "pgfailover: the pgfailover execution module is not available")
+
+
+def _ret(name):
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def _fail(ret, comment):
+    ret.update(result=False, comment=comment)
+    return ret
+
+
+def _module(function, *args, **kwargs):
+    return __salt__[f"pgfailover.{function}"](*args, **kwargs)
+
+
+def _local_config(conn):
+    """The local instance's configuration, or None when it was never created."""
+    try:
+        return _module("config_get", **conn)
+    except CommandExecutionError:
+        return None
+
+
+def _mismatches(actual, wanted):
+    """``{key: (actual, wanted)}`` for every wanted value that differs."""
+    return {
+        key: (actual.get(key), value)
+        for key, value in wanted.items()
+        if value is not None and str(actual.get(key)) != str(value)
+    }
+
+
+def _describe_mismatches(what, mismatches):
+    return (
+        f"{what} exists with "
+        + ", ".join(f"{key}={old!r} where the state asks {new!r}" for key, (old, new) in mismatches.items())
+        + "; pg_autoctl cannot change this in place: drop and re-create the instance, or fix "
+        "the state's arguments"
+    )
+
+
+def monitor_present(name, hostname, port=5432, auth=None, skip_pg_hba=False, ssl=None, ssl_mode=None, **conn):
+    """
+    The monitor whose data directory is ``name`` exists with this hostname,
+    port, authentication and SSL choice. Created when missing; a
+    half-initialised monitor is resumed.
+
+    .. code-block:: yaml
+
+        pgfailover-monitor:
+          pgfailover.monitor_present:
+            - name: /var/lib/postgresql/pgaf/monitor
+            - hostname: mon.example.net
+            - port: 5431
+            - auth: scram-sha-256
+            - ssl: self-signed
+    """
+    ret = _ret(name)
+    conn["pgdata"] = name
+    try:
+        if _module("is_created", **conn):
+            config = _module("config_get", **conn)
+            if config["pg_autoctl"].get("role") != "monitor":
+                return _fail(ret, f"{name} holds a {config['pg_autoctl'].get('role')}, not a monitor")
+            mismatches = _mismatches(
+                {
+                    "hostname": config["pg_autoctl"].get("hostname"),
+                    "port": config["postgresql"].get("port"),
+                    "auth": config["postgresql"].get("auth_method"),
+                },
+                {"hostname": hostname, "port": port, "auth": None if skip_pg_hba else auth},
+            )
+            if mismatches:
+                return _fail(ret, _describe_mismatches(f"The monitor at {name}", mismatches))
+            ret["comment"] = f"The monitor at {name} exists ({hostname}:{port})."
+            return ret
+        action = "resumed" if _local_config(conn) else "created"
+        change = {"monitor": {"old": None, "new": f"{hostname}:{port}"}, "pgdata": name}
+        if __opts__["test"]:
+            ret.update(result=None, changes=change, comment=f"The monitor at {name} would be {action}.")
+            return ret
+        _module(
+            "create_monitor",
+            hostname,
+            port=port,
+            auth=auth,
+            skip_pg_hba=skip_pg_hba,
+            ssl=ssl,
+            ssl_mode=ssl_mode,
+            **conn,
+        )
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"The monitor at {name} could not be checked or created: {exc}")
+    ret.update(changes=change, comment=f"The monitor at {name} was {action}.")
+    return ret
+
+
+def _node_entry(name, conn, formation):
+    for node in _module("state", formation=formation, **conn):
+        if node["nodename"] == name:
+            return node
+    return None
+
+
+def node_present(
+    name,
+    hostname,
+    port=5432,
+    dbname="postgres",
+    auth=None,
+    skip_pg_hba=False,
+    ssl=None,
+    ssl_mode=None,
+    candidate_priority=None,
+    replication_quorum=None,
+    formation=None,
+    **conn,
+):
+    """
+    PostgreSQL node ``name`` (data directory ``pgdata``) is registered with
+    the monitor (``monitor_uri``) in ``formation`` with this hostname and port.
+    Created (and cloned from the primary) when missing. On an existing node,
+    ``candidate_priority`` and ``replication_quorum`` converge to the given
+    values and are reported as changes; host, port and formation cannot change
+    in place and are reported as errors.
+
+    .. code-block:: yaml
+
+        pgfailover-node:
+          pgfailover.node_present:
+            - name: node1
+            - hostname: node1.example.net
+            - auth: scram-sha-256
+            - ssl: self-signed
+            - pgdata: /var/lib/postgresql/pgaf/node
+            - monitor_uri: postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require
+    """
+    ret = _ret(name)
+    try:
+        if not _module("is_created", **conn):
+            return _create_node(
+                ret,
+                conn,
+                hostname=hostname,
+                port=port,
+                dbname=dbname,
+                auth=auth,
+                skip_pg_hba=skip_pg_hba,
+                ssl=ssl,
+                ssl_mode=ssl_mode,
+                candidate_priority=50 if candidate_priority is None else candidate_priority,
+                replication_quorum=True if replication_quorum is None else replication_quorum,
+                formation=formation,
+            )
+        config = _module("config_get", **conn)["pg_autoctl"]
+        if config.get("role") != "keeper":
+            return _fail(ret, f"{conn.get('pgdata')} holds a {config.get('role')}, not a node")
+        mismatches = _mismatches(
+            {
+                "name": config.get("name"),
+                "hostname": config.get("hostname"),
+                "port": _module("config_get", "postgresql.port", **conn),
+                "formation": config.get("formation"),
+            },
+            {"name": name, "hostname": hostname, "port": port, "formation": formation},
+        )
+        if mismatches:
+            return _fail(ret, _describe_mismatches(f"Node {name}", mismatches))
+        return _converge_node_properties(ret, conn, candidate_priority, replication_quorum, formation)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"Node {name} could not be checked or created: {exc}")
+
+
+def _create_node(ret, conn, **create):
+    name = ret["name"]
+    action = "resumed" if _local_config(conn) else "created"
+    ret["changes"] = {
+        "node": {"old": None, "new": f"{create['hostname']}:{create['port']}"},
+        "candidate_priority": create["candidate_priority"],
+        "replication_quorum": create["replication_quorum"],
+    }
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"Node {name} would be {action} and registered with the monitor.")
+        return ret
+    _module("create_postgres", name, **create, **conn)
+    ret["comment"] = f"Node {name} was {action} and registered with the monitor."
+    return ret
+
+
+def _converge_node_properties(ret, conn, candidate_priority, replication_quorum, formation):
+    name = ret["name"]
+    entry = _node_entry(name, conn, formation)
+    if entry is None:
+        return _fail(
+            ret,
+            f"Node {name} is initialised locally but the monitor does not list it in formation "
+            f"{formation or 'default'}: it was dropped; remove its data directory (or run "
+            "node_absent with destroy) before re-creating it",
+        )
+    wanted = {}
+    if candidate_priority is not None and int(candidate_priority) != entry["candidate_priority"]:
+        wanted["candidate_priority"] = int(candidate_priority)
+    if replication_quorum is not None:
+        quorum = str(replication_quorum).lower() == "true"
+        if quorum != entry["replication_quorum"]:
+            wanted["replication_quorum"] = quorum
+    ret["changes"] = {key: {"old": entry[key], "new": value} for key, value in wanted.items()}
+    if not wanted:
+        ret["comment"] = f"Node {name} is registered ({entry['current_group_state']})."
+        return ret
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"Node {name} would be updated: {', '.join(wanted)}.")
+        return ret
+    if "candidate_priority" in wanted:
+        _module("set_candidate_priority", wanted["candidate_priority"], **conn)
+    if "replication_quorum" in wanted:
+        _module("set_replication_quorum", wanted["replication_quorum"], **conn)
+    ret["comment"] = f"Node {name} was updated: {', '.join(wanted)}."
+    return ret
+
+
+def node_absent(name, destroy=False, formation=None, **conn):
+    """
+    Node ``name`` (the local instance at ``pgdata``) is dropped from the
+    monitor. Its data directory stays unless ``destroy`` is True. Refused while
+    the node is the primary of a group that has other nodes: switch over first.
+
+    .. code-block:: yaml
+
+        pgfailover-node-dropped:
+          pgfailover.node_absent:
+            - name: node3
+            - pgdata: /var/lib/postgresql/pgaf/node
+    """
+    ret = _ret(name)
+    try:
+        if _local_config(conn) is None:
+            ret["comment"] = f"Node {name} is not initialised here; nothing to drop."
+            return ret
+        nodes = _module("state", formation=formation, **conn)
+        entry = next((n for n in nodes if n["nodename"] == name), None)
+        if entry and len(nodes) > 1 and entry["assigned_group_state"] in ("primary", "wait_primary"):
+            return _fail(
+                ret,
+                f"Node {name} is the primary; dropping it would stop writes. Run a switchover "
+                "first (salt-run state.orchestrate pgfailover.orch.switchover, or "
+                "pgfailover.switchover), then drop it.",
+            )
+        keep = "and its data directory removed" if destroy else "(data directory kept)"
+        ret["changes"] = {"node": {"old": name, "new": None}, "destroyed": bool(destroy)}
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"Node {name} would be dropped {keep}.")
+            return ret
+        _module("drop_node", destroy=destroy, formation=formation, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"Node {name} could not be dropped: {exc}")
+    ret["comment"] = f"Node {name} was dropped {keep}."
+    return ret
+
+
+def formation_present(name, kind="pgsql", dbname="postgres", number_sync_standbys=None, **conn):
+    """
+    Formation ``name`` exists on the monitor (``pgdata`` of the local monitor)
+    with this kind and dbname, and ``number_sync_standbys`` when given.
+
+    .. code-block:: yaml
+
+        pgfailover-formation:
+          pgfailover.formation_present:
+            - name: default
+            - number_sync_standbys: 1
+            - pgdata: /var/lib/postgresql/pgaf/monitor
+    """
+    ret = _ret(name)
+    try:
+        current = _module("formation", name, **conn)
+        if current is None:
+            ret["changes"]["formation"] = {"old": None, "new": {"kind": kind, "dbname": dbname}}
+            if __opts__["test"]:
+                ret.update(result=None, comment=f"Formation {name} would be created.")
+                return ret
+            _module("create_formation", name, kind=kind, dbname=dbname, **conn)
+            current = _module("formation", name, **conn)
+        elif current["kind"] != kind or current["dbname"] != dbname:
+            return _fail(
+                ret,
+                f"Formation {name} exists with kind={current['kind']}, dbname={current['dbname']} "
+                f"where the state asks kind={kind}, dbname={dbname}; a formation's kind and "
+                "dbname cannot change",
+            )
+        if number_sync_standbys is not None and current["number_sync_standbys"] != int(number_sync_standbys):
+            ret["changes"]["number_sync_standbys"] = {
+                "old": current["number_sync_standbys"],
+                "new": int(number_sync_standbys),
+            }
+            if __opts__["test"]:
+                ret.update(result=None, comment=f"Formation {name} would be updated.")
+                return ret
+            _module("set_number_sync_standbys", number_sync_standbys, formation=name, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"Formation {name} could not be checked or set: {exc}")
+    ret["comment"] = f"Formation {name} is {'updated' if ret['changes'] else 'as asked'}."
+    return ret
+
+
+def maintenance(name, enabled=True, allow_failover=False, formation=None, **conn):
+    """
+    Node ``name`` (the local instance at ``pgdata``) is in maintenance
+    (``enabled: True``) or out of it. A primary needs ``allow_failover: True``.
+
+    .. code-block:: yaml
+
+        pgfailover-node-maintenance:
+          pgfailover.maintenance:
+            - name: node2
+            - enabled: True
+    """
+    ret = _ret(name)
+    enabled = str(enabled).lower() == "true"
+    try:
+        entry = _node_entry(name, conn, formation)
+        if entry is None:
+            return _fail(ret, f"Node {name} is not registered with the monitor")
+        in_maintenance = entry["assigned_group_state"] in MAINTENANCE_STATES
+        if in_maintenance == enabled:
+            ret["comment"] = f"Node {name} is {'in' if enabled else 'out of'} maintenance."
+            return ret
+        ret["changes"] = {
+            "maintenance": {"old": in_maintenance, "new": enabled},
+            "state": {"old": entry["assigned_group_state"]},
+        }
+        if __opts__["test"]:
+            verb = "put into" if enabled else "taken out of"
+            ret.update(result=None, comment=f"Node {name} would be {verb} maintenance.")
+            return ret
+        if enabled:
+            _module("enable_maintenance", allow_failover=allow_failover, **conn)
+        else:
+            _module("disable_maintenance", **conn)
+        entry = _node_entry(name, conn, formation)
+        ret["changes"]["state"]["new"] = entry and entry["assigned_group_state"]
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"Maintenance of node {name} could not be changed: {exc}")
+    ret["comment"] = f"Node {name} was {'put into' if enabled else 'taken out of'} maintenance."
+    return ret
+
+
+def monitor_settings(name, settings, **conn):  # pylint: disable=redefined-outer-name
+    """
+    The monitor's ``pgautofailover.*`` settings have these values (applied with
+    ALTER SYSTEM and a reload, no restart). ``name`` is a label.
+
+    .. code-block:: yaml
+
+        pgfailover-monitor-settings:
+          pgfailover.monitor_settings:
+            - settings:
+                health_check_period: 1000
+                primary_demote_timeout: 20000
+    """
+    ret = _ret(name)
+    try:
+        current = _module("monitor_settings", **conn)
+        ret["changes"] = {
+            key: {"old": current.get(key), "new": int(value)}
+            for key, value in settings.items()
+            if current.get(key) != int(value)
+        }
+        if not ret["changes"]:
+            ret["comment"] = "The monitor settings are as asked."
+            return ret
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"Would set {', '.join(ret['changes'])}.")
+            return ret
+        _module("set_monitor_settings", settings, **conn)
+    except (CommandExecutionError, SaltInvocationError, ValueError, AttributeError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"The monitor settings could not be set: {exc}")
+    ret["comment"] = f"Set {', '.join(ret['changes'])} and reloaded the monitor."
+    return ret
+
+
+def converged(name, timeout=120, expect_nodes=None, **conn):
+    """
+    Wait until formation ``name`` has converged: every node healthy and in its
+    assigned state (and at least ``expect_nodes`` nodes). Never reports
+    changes; fails with the state table when ``timeout`` seconds pass. For
+    orchestrations.
+
+    .. code-block:: yaml
+
+        pgfailover-wait-converged:
+          pgfailover.converged:
+            - name: default
+            - timeout: 120
+            - expect_nodes: 3
+    """
+    ret = _ret(name)
+    try:
+        if __opts__["test"]:
+            nodes = _module("state", formation=name, **conn)
+            done = _module("is_converged", nodes) and len(nodes) >= int(expect_nodes or 0)
+            ret.update(
+                result=True if done else None,
+                comment=("Converged: " if done else "Would wait for: ")
+                + _module("format_state_table", nodes),
+            )
+            return ret
+        nodes = _module("wait_converged", timeout=timeout, formation=name, expect_nodes=expect_nodes, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"Formation {name} has not converged: {exc}")
+    ret["comment"] = "Converged: " + _module("format_state_table", nodes)
+    return ret

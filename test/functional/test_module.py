@@ -1,0 +1,166 @@
+"""The execution module against a real monitor and two nodes."""
+
+import os
+
+import pytest
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+
+def test_version_reports_pg_autoctl_and_postgres(modules):
+    version = modules.pgfailover.version()
+    assert version["pg_autoctl"].startswith("2.")
+    assert version["pg_major"] == "15"
+
+
+def test_create_functions_leave_complete_instances(modules, formation):
+    for pgdata in (formation.monitor, *(n["pgdata"] for n in formation.nodes.values())):
+        assert modules.pgfailover.is_created(pgdata=pgdata), pgdata
+
+
+def test_is_created_is_false_for_an_empty_directory(modules, local_cluster):
+    assert modules.pgfailover.is_created(pgdata=local_cluster.pgdata("never-created")) is False
+
+
+def test_state_lists_primary_and_secondary(modules, formation):
+    nodes = modules.pgfailover.state(pgdata=formation.monitor)
+    by_name = {n["nodename"]: n for n in nodes}
+    assert set(by_name) == {"node1", "node2"}
+    assert by_name["node1"]["current_group_state"] == "primary"
+    assert by_name["node2"]["current_group_state"] == "secondary"
+    assert by_name["node2"]["nodeport"] == formation.nodes["node2"]["port"]
+
+
+def test_state_through_monitor_uri_matches_local_pgdata(modules, formation):
+    via_uri = modules.pgfailover.state(monitor_uri=formation.monitor_uri)
+    via_pgdata = modules.pgfailover.state(pgdata=formation.nodes["node2"]["pgdata"])
+    assert [n["nodename"] for n in via_uri] == [n["nodename"] for n in via_pgdata]
+
+
+def test_primary_and_converged(modules, formation):
+    assert modules.pgfailover.primary(pgdata=formation.monitor)["nodename"] == "node1"
+    assert modules.pgfailover.converged(pgdata=formation.monitor) is True
+
+
+def test_uri_gives_monitor_and_formation_uri(modules, formation):
+    uris = modules.pgfailover.uri(pgdata=formation.monitor)
+    assert uris["monitor"] == formation.monitor_uri
+    ports = {str(n["port"]) for n in formation.nodes.values()}
+    assert all(f"127.0.0.1:{port}" in uris["formation"] for port in ports)
+    assert "target_session_attrs=read-write" in uris["formation"]
+
+
+def test_events_settings_standby_names(modules, formation):
+    events = modules.pgfailover.events(count=5, pgdata=formation.monitor)
+    assert 0 < len(events) <= 5 and "description" in events[0]
+    settings = modules.pgfailover.settings(pgdata=formation.monitor)
+    assert {row["setting"] for row in settings["nodes"]} == {"candidate priority", "replication quorum"}
+    names = modules.pgfailover.standby_names(pgdata=formation.monitor)
+    assert "pgautofailover_standby_" in names["synchronous_standby_names"]
+
+
+def test_status_of_a_running_node(modules, formation):
+    status = modules.pgfailover.status(pgdata=formation.nodes["node1"]["pgdata"])
+    assert status["pg_autoctl"]["status"] == "running"
+    assert status["postgres"]["in_recovery"] is False
+
+
+def test_config_get_whole_and_one_key(modules, formation):
+    pgdata = formation.nodes["node2"]["pgdata"]
+    config = modules.pgfailover.config_get(pgdata=pgdata)
+    assert config["pg_autoctl"]["name"] == "node2"
+    assert modules.pgfailover.config_get("postgresql.port", pgdata=pgdata) == formation.nodes["node2"]["port"]
+    with pytest.raises(SaltInvocationError, match="not in the configuration"):
+        modules.pgfailover.config_get("postgresql.nope", pgdata=pgdata)
+
+
+def test_config_set_changes_a_timeout(modules, formation):
+    pgdata = formation.nodes["node2"]["pgdata"]
+    modules.pgfailover.config_set("timeout.network_partition_timeout", 25, pgdata=pgdata)
+    assert modules.pgfailover.config_get("timeout.network_partition_timeout", pgdata=pgdata) == 25
+    modules.pgfailover.config_set("timeout.network_partition_timeout", 20, pgdata=pgdata)
+
+
+def test_systemd_unit_runs_pg_autoctl(modules, formation):
+    unit = modules.pgfailover.systemd_unit(pgdata=formation.monitor)
+    assert "ExecStart = /usr/bin/pg_autoctl run" in unit
+
+
+def test_monitor_settings_round_trip(modules, formation):
+    before = modules.pgfailover.monitor_settings(pgdata=formation.monitor)
+    assert before["health_check_period"] == 5000
+    changes = modules.pgfailover.set_monitor_settings({"health_check_period": 4000}, pgdata=formation.monitor)
+    assert changes == {"health_check_period": {"old": 5000, "new": 4000}}
+    assert modules.pgfailover.monitor_settings(pgdata=formation.monitor)["health_check_period"] == 4000
+    assert (
+        modules.pgfailover.set_monitor_settings({"health_check_period": 4000}, pgdata=formation.monitor) == {}
+    )
+    modules.pgfailover.set_monitor_settings({"health_check_period": 5000}, pgdata=formation.monitor)
+
+
+def test_candidate_priority_and_replication_quorum(modules, formation):
+    pgdata = formation.nodes["node2"]["pgdata"]
+    modules.pgfailover.set_candidate_priority(30, pgdata=pgdata)
+    modules.pgfailover.set_replication_quorum(False, pgdata=pgdata)
+    node = next(n for n in modules.pgfailover.state(pgdata=pgdata) if n["nodename"] == "node2")
+    assert (node["candidate_priority"], node["replication_quorum"]) == (30, False)
+    modules.pgfailover.set_candidate_priority(50, pgdata=pgdata)
+    modules.pgfailover.set_replication_quorum(True, pgdata=pgdata)
+    modules.pgfailover.wait_converged(timeout=60, pgdata=pgdata)
+
+
+def test_number_sync_standbys_needs_enough_standbys(modules, formation):
+    assert modules.pgfailover.number_sync_standbys(pgdata=formation.monitor) == 0
+    with pytest.raises(CommandExecutionError, match=r"number-sync-standbys|standby"):
+        modules.pgfailover.set_number_sync_standbys(1, pgdata=formation.monitor)
+    assert modules.pgfailover.number_sync_standbys(pgdata=formation.monitor) == 0
+
+
+def test_formation_read_and_create(modules, formation):
+    default = modules.pgfailover.formation("default", pgdata=formation.monitor)
+    assert default == {"name": "default", "kind": "pgsql", "dbname": "postgres", "number_sync_standbys": 0}
+    assert modules.pgfailover.formation("reporting", pgdata=formation.monitor) is None
+    modules.pgfailover.create_formation("reporting", dbname="reports", pgdata=formation.monitor)
+    assert modules.pgfailover.formation("reporting", pgdata=formation.monitor)["dbname"] == "reports"
+
+
+def test_maintenance_round_trip_on_the_secondary(modules, formation):
+    pgdata = formation.nodes["node2"]["pgdata"]
+    modules.pgfailover.enable_maintenance(pgdata=pgdata)
+    node = modules.pgfailover.wait_node_state("node2", "maintenance", timeout=60, pgdata=pgdata)
+    assert node["assigned_group_state"] == "maintenance"
+    modules.pgfailover.disable_maintenance(pgdata=pgdata)
+    modules.pgfailover.wait_node_state("node2", "secondary", timeout=60, pgdata=pgdata)
+
+
+def test_maintenance_on_the_primary_without_allow_failover_is_refused(modules, formation):
+    with pytest.raises(CommandExecutionError, match="maintenance"):
+        modules.pgfailover.enable_maintenance(pgdata=formation.nodes["node1"]["pgdata"])
+    assert modules.pgfailover.primary(pgdata=formation.monitor)["nodename"] == "node1"
+
+
+def test_switchover_then_promotion_back(modules, formation):
+    result = modules.pgfailover.switchover(pgdata=formation.monitor, timeout=90)
+    assert (result["old_primary"], result["new_primary"]) == ("node1", "node2")
+    result = modules.pgfailover.promote("node1", pgdata=formation.monitor, timeout=90)
+    assert (result["old_primary"], result["new_primary"]) == ("node2", "node1")
+
+
+def test_drop_node_by_name_with_force_from_the_monitor(modules, formation, local_cluster):
+    pgdata = formation.add_node(modules, "node9", candidate_priority=0)
+    modules.pgfailover.wait_node_state("node9", "secondary", timeout=90, pgdata=formation.monitor)
+    local_cluster.stop(pgdata)  # a dead host: only a forced drop by name removes it
+    modules.pgfailover.drop_node(name="node9", force=True, pgdata=formation.monitor)
+    names = [n["nodename"] for n in modules.pgfailover.state(pgdata=formation.monitor)]
+    assert "node9" not in names
+    assert os.path.exists(os.path.join(pgdata, "PG_VERSION")), "a drop by name never removes data"
+    modules.pgfailover.wait_converged(timeout=60, pgdata=formation.monitor)
+
+
+def test_failing_pg_autoctl_raises_with_its_own_message(modules, local_cluster):
+    with pytest.raises(CommandExecutionError, match=r"pg_autoctl show state failed .*configuration file"):
+        modules.pgfailover.state(pgdata=local_cluster.pgdata("never-created"))
+
+
+def test_monitor_uri_with_a_password_is_refused_before_running(modules):
+    with pytest.raises(SaltInvocationError, match="must not contain a password"):
+        modules.pgfailover.state(monitor_uri="postgres://autoctl_node:secret@127.0.0.1:1/pg_auto_failover")
