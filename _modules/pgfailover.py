@@ -705,7 +705,7 @@ def is_created(**kwargs):
         return False
     if os.path.exists(files["init"]) or not os.path.exists(os.path.join(pgdata, "PG_VERSION")):
         return False
-    role = _read_config(files["config"]).get("pg_autoctl", {}).get("role")
+    role = _instance_role(conn)
     if role == "monitor":
         return os.path.exists(os.path.join(pgdata, "postgresql-auto-failover.conf"))
     return os.path.exists(files["state"])
@@ -751,6 +751,31 @@ def _psql(conn, sql, dbname="pg_auto_failover"):
     if result["retcode"] != 0:
         raise CommandExecutionError(redact(f"psql failed: {result['stderr'].strip()}"))
     return result["stdout"]
+
+
+def _monitor_psql(conn, sql):
+    """Run SQL on the monitor: locally when ``pgdata`` is the monitor, else through its URI."""
+    if conn["pgdata"] and _instance_role(conn) == "monitor":
+        return _psql(conn, sql)
+    monitor_uri = conn["monitor_uri"] or config_get("pg_autoctl.monitor", **_connection_options(conn))
+    argv = [
+        os.path.join(conn["bindir"], "psql"),
+        "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
+        "--set", "ON_ERROR_STOP=1",
+        "--dbname", monitor_uri,
+    ]  # fmt: skip
+    result = _run_as_service_user(conn, argv, stdin=sql)
+    if result["retcode"] != 0:
+        raise CommandExecutionError(redact(f"psql on the monitor failed: {result['stderr'].strip()}"))
+    return result["stdout"]
+
+
+def _instance_role(conn):
+    return _read_config(instance_files(conn, conn["pgdata"])["config"]).get("pg_autoctl", {}).get("role")
+
+
+def _connection_options(conn):
+    return {option: conn[option] for option in CONNECTION_DEFAULTS}
 
 
 def monitor_settings(**kwargs):
@@ -1106,10 +1131,10 @@ def set_candidate_priority(priority, name=None, **kwargs):
     return _run(conn, [*args, str(value)], json_output=True)
 
 
-def set_replication_quorum(quorum, name=None, **kwargs):
+def set_replication_quorum(quorum, name=None, formation=None, **kwargs):
     """
     Set whether a node takes part in the synchronous replication quorum.
-    Without ``name``, the local node.
+    Without ``name``, the local node. Waits until the primary has applied it.
 
     CLI Example:
 
@@ -1118,13 +1143,20 @@ def set_replication_quorum(quorum, name=None, **kwargs):
         salt node3 pgfailover.set_replication_quorum false
     """
     conn = _connection(kwargs)
-    value = str(_check_bool("quorum", quorum)).lower()
-    # No --formation: pg_autoctl 2.0 then misreads the value; the node's own
-    # configuration names its formation.
-    args = ["set", "node", "replication-quorum", *_pgdata(conn)]
-    if name is not None:
-        args += ["--name", _check_name("name", name)]
-    return _run(conn, [*args, value], json_output=True)
+    value = _check_bool("quorum", quorum)
+    if name is None:
+        name = config_get("pg_autoctl.name", **_connection_options(conn))
+        formation = formation or config_get("pg_autoctl.formation", **_connection_options(conn))
+    name = _check_name("name", name)
+    formation = _check_name("formation", formation or conn["formation"])
+    # `pg_autoctl set node replication-quorum` of 2.0 sends an uninitialised
+    # group to the monitor once a group has three nodes and fails; the
+    # monitor's own function does the same work.
+    _monitor_psql(
+        conn,
+        f"SELECT pgautofailover.set_node_replication_quorum('{formation}', '{name}', {str(value).lower()});",
+    )
+    return {"replication-quorum": value}
 
 
 def set_number_sync_standbys(number, formation=None, **kwargs):
@@ -1141,9 +1173,11 @@ def set_number_sync_standbys(number, formation=None, **kwargs):
     """
     conn = _connection(kwargs)
     value = _check_int("number", number, 0, 100)
-    args = ["set", "formation", "number-sync-standbys", *_pgdata(conn)]
-    args += _formation_args(conn, formation)
-    return _run(conn, [*args, str(value)], json_output=True)
+    formation = _check_name("formation", formation or conn["formation"])
+    # `pg_autoctl set formation number-sync-standbys --formation F N` of 2.0
+    # misreads N; the monitor's own function does the same work.
+    _monitor_psql(conn, f"SELECT pgautofailover.set_formation_number_sync_standbys('{formation}', {value});")
+    return {"number-sync-standbys": value}
 
 
 def number_sync_standbys(formation=None, **kwargs):

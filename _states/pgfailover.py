@@ -273,7 +273,10 @@ def node_absent(name, destroy=False, formation=None, **conn):
             return ret
         nodes = _module("state", formation=formation, **conn)
         entry = next((n for n in nodes if n["nodename"] == name), None)
-        if entry and len(nodes) > 1 and entry["assigned_group_state"] in ("primary", "wait_primary"):
+        if entry is None:
+            ret["comment"] = f"Node {name} is not registered with the monitor; nothing to drop."
+            return ret
+        if len(nodes) > 1 and entry["assigned_group_state"] in ("primary", "wait_primary"):
             return _fail(
                 ret,
                 f"Node {name} is the primary; dropping it would stop writes. Run a switchover "

@@ -8,13 +8,11 @@ import copy
 import pytest
 from saltfactories.utils.functional import Loaders
 
-from helpers.local_cluster import LocalCluster, free_port, have_pg_autoctl
+from helpers.local_cluster import NODE_OPTIONS, LocalCluster, free_port, have_pg_autoctl
 
 pytestmark = pytest.mark.skipif(
     not have_pg_autoctl(), reason="needs root and pg_autoctl (Debian: pg-auto-failover-cli)"
 )
-
-NODE_OPTIONS = {"auth": "trust", "ssl": "self-signed", "hostname": "127.0.0.1"}
 
 
 @pytest.fixture(scope="session")

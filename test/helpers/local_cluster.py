@@ -20,6 +20,8 @@ import time
 BINDIR = "/usr/lib/postgresql/15/bin"
 PG_AUTOCTL = "/usr/bin/pg_autoctl"
 SERVICE_USER = "postgres"
+# How the functional tests create nodes: loopback, trust, self-signed TLS.
+NODE_OPTIONS = {"auth": "trust", "ssl": "self-signed", "hostname": "127.0.0.1"}
 
 
 def have_pg_autoctl():
@@ -83,6 +85,7 @@ class LocalCluster:
             ["runuser", "-u", SERVICE_USER, "--", "env", *env_args, PG_AUTOCTL, *args],
             capture_output=True,
             text=True,
+            errors="replace",
             check=check,
             cwd=self.home,
         )

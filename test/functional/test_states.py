@@ -1,0 +1,200 @@
+"""The state module against a real monitor and nodes: test mode, create, re-run, change, removal."""
+
+import os
+
+import pytest
+
+from helpers.local_cluster import NODE_OPTIONS, free_port
+
+
+@pytest.fixture(scope="module")
+def spare_monitor(local_cluster):
+    return {"pgdata": local_cluster.pgdata("monitor2"), "port": free_port()}
+
+
+def monitor_args(spare_monitor, **overrides):
+    args = {"hostname": "127.0.0.1", "port": spare_monitor["port"], "auth": "trust", "ssl": "self-signed"}
+    return {**args, **overrides}
+
+
+def test_monitor_present_in_test_mode_changes_nothing(states, modules, spare_monitor):
+    ret = states.pgfailover.monitor_present(spare_monitor["pgdata"], test=True, **monitor_args(spare_monitor))
+    assert ret.result is None
+    assert ret.changes["monitor"]["new"] == f"127.0.0.1:{spare_monitor['port']}"
+    assert "would be created" in ret.comment
+    assert not os.path.exists(spare_monitor["pgdata"])
+
+
+def test_monitor_present_creates_then_reports_no_changes(states, modules, spare_monitor):
+    ret = states.pgfailover.monitor_present(spare_monitor["pgdata"], **monitor_args(spare_monitor))
+    assert ret.result is True and ret.changes
+    assert modules.pgfailover.is_created(pgdata=spare_monitor["pgdata"])
+    again = states.pgfailover.monitor_present(spare_monitor["pgdata"], **monitor_args(spare_monitor))
+    assert again.result is True and again.changes == {}
+    predicted = states.pgfailover.monitor_present(
+        spare_monitor["pgdata"], test=True, **monitor_args(spare_monitor)
+    )
+    assert predicted.result is True and predicted.changes == {}
+
+
+def test_monitor_present_refuses_a_different_port(states, spare_monitor):
+    ret = states.pgfailover.monitor_present(spare_monitor["pgdata"], **monitor_args(spare_monitor, port=1))
+    assert ret.result is False and ret.changes == {}
+    assert "port=" in ret.comment and "cannot change this in place" in ret.comment
+
+
+def node3_args(formation):
+    return {
+        **NODE_OPTIONS,
+        "port": formation.node3_port,
+        "pgdata": formation.cluster.pgdata("node3"),
+        "monitor_uri": formation.monitor_uri,
+    }
+
+
+@pytest.fixture(scope="module")
+def node3(formation):
+    formation.node3_port = free_port()
+    return node3_args(formation)
+
+
+def test_node_present_in_test_mode_changes_nothing(states, node3):
+    ret = states.pgfailover.node_present("node3", test=True, **node3)
+    assert ret.result is None and ret.changes["node"]["new"] == f"127.0.0.1:{node3['port']}"
+    assert not os.path.exists(node3["pgdata"])
+
+
+def test_node_present_creates_a_secondary(states, modules, formation, node3):
+    ret = states.pgfailover.node_present("node3", candidate_priority=40, **node3)
+    assert ret.result is True, ret.comment
+    assert ret.changes["candidate_priority"] == 40
+    formation.cluster.start(node3["pgdata"])
+    node = modules.pgfailover.wait_node_state("node3", "secondary", timeout=120, pgdata=formation.monitor)
+    assert node["candidate_priority"] == 40
+
+
+def test_node_present_second_run_and_test_mode_report_no_changes(states, node3):
+    again = states.pgfailover.node_present("node3", candidate_priority=40, **node3)
+    assert again.result is True and again.changes == {}, again.comment
+    predicted = states.pgfailover.node_present("node3", candidate_priority=40, test=True, **node3)
+    assert predicted.result is True and predicted.changes == {}
+
+
+def test_node_present_converges_priority_and_quorum(states, modules, formation, node3):
+    # The monitor raised number_sync_standbys to 1 when the second standby
+    # joined; with it, node3 could not leave the quorum (tested below).
+    modules.pgfailover.set_number_sync_standbys(0, pgdata=formation.monitor)
+    predicted = states.pgfailover.node_present(
+        "node3", candidate_priority=10, replication_quorum=False, test=True, **node3
+    )
+    assert predicted.result is None
+    assert predicted.changes == {
+        "candidate_priority": {"old": 40, "new": 10},
+        "replication_quorum": {"old": True, "new": False},
+    }
+    ret = states.pgfailover.node_present("node3", candidate_priority=10, replication_quorum=False, **node3)
+    assert ret.result is True and ret.changes == predicted.changes
+    node = next(n for n in modules.pgfailover.state(pgdata=formation.monitor) if n["nodename"] == "node3")
+    assert (node["candidate_priority"], node["replication_quorum"]) == (10, False)
+    back = states.pgfailover.node_present("node3", candidate_priority=50, replication_quorum=True, **node3)
+    assert back.result is True and set(back.changes) == {"candidate_priority", "replication_quorum"}
+    modules.pgfailover.wait_converged(timeout=60, pgdata=formation.monitor)
+
+
+def test_node_present_reports_a_quorum_change_the_monitor_refuses(states, modules, formation, node3):
+    modules.pgfailover.set_number_sync_standbys(1, pgdata=formation.monitor)
+    ret = states.pgfailover.node_present("node3", replication_quorum=False, **node3)
+    assert ret.result is False and "replication quorum" in ret.comment
+    node = next(n for n in modules.pgfailover.state(pgdata=formation.monitor) if n["nodename"] == "node3")
+    assert node["replication_quorum"] is True
+
+
+def test_node_present_refuses_another_name_on_the_same_data(states, node3):
+    ret = states.pgfailover.node_present("node4", **node3)
+    assert ret.result is False and "name='node3'" in ret.comment
+
+
+def test_converged_state_never_reports_changes(states, formation):
+    ret = states.pgfailover.converged("default", timeout=60, expect_nodes=3, pgdata=formation.monitor)
+    assert ret.result is True and ret.changes == {}
+    assert "node3" in ret.comment
+
+
+def test_converged_state_fails_with_the_state_table(states, formation):
+    ret = states.pgfailover.converged("default", timeout=1, expect_nodes=9, pgdata=formation.monitor)
+    assert ret.result is False and "node1" in ret.comment and "primary/primary" in ret.comment
+
+
+def test_formation_present_sets_number_sync_standbys(states, modules, formation):
+    modules.pgfailover.set_number_sync_standbys(0, pgdata=formation.monitor)
+    args = {"number_sync_standbys": 1, "pgdata": formation.monitor}
+    predicted = states.pgfailover.formation_present("default", test=True, **args)
+    assert predicted.result is None and predicted.changes == {"number_sync_standbys": {"old": 0, "new": 1}}
+    ret = states.pgfailover.formation_present("default", **args)
+    assert ret.result is True and ret.changes == predicted.changes
+    assert modules.pgfailover.number_sync_standbys(pgdata=formation.monitor) == 1
+    again = states.pgfailover.formation_present("default", **args)
+    assert again.result is True and again.changes == {}
+    back = states.pgfailover.formation_present("default", number_sync_standbys=0, pgdata=formation.monitor)
+    assert back.changes == {"number_sync_standbys": {"old": 1, "new": 0}}
+
+
+def test_formation_present_creates_a_formation(states, modules, formation):
+    args = {"dbname": "analytics", "pgdata": formation.monitor}
+    ret = states.pgfailover.formation_present("analytics", **args)
+    assert ret.result is True and ret.changes["formation"]["new"]["dbname"] == "analytics"
+    assert states.pgfailover.formation_present("analytics", **args).changes == {}
+    wrong = states.pgfailover.formation_present("analytics", dbname="other", pgdata=formation.monitor)
+    assert wrong.result is False and "cannot change" in wrong.comment
+
+
+def test_maintenance_state_round_trip(states, modules, formation, node3):
+    conn = {"pgdata": node3["pgdata"]}
+    predicted = states.pgfailover.maintenance("node3", enabled=True, test=True, **conn)
+    assert predicted.result is None and predicted.changes["maintenance"] == {"old": False, "new": True}
+    ret = states.pgfailover.maintenance("node3", enabled=True, **conn)
+    assert ret.result is True and ret.changes["maintenance"]["new"] is True
+    modules.pgfailover.wait_node_state("node3", "maintenance", timeout=60, **conn)
+    assert states.pgfailover.maintenance("node3", enabled=True, **conn).changes == {}
+    out = states.pgfailover.maintenance("node3", enabled=False, **conn)
+    assert out.result is True and out.changes["maintenance"] == {"old": True, "new": False}
+    modules.pgfailover.wait_node_state("node3", "secondary", timeout=90, **conn)
+    assert states.pgfailover.maintenance("node3", enabled=False, **conn).changes == {}
+
+
+def test_monitor_settings_state(states, modules, formation):
+    args = {"settings": {"health_check_max_retries": 3}, "pgdata": formation.monitor}
+    predicted = states.pgfailover.monitor_settings("monitor", test=True, **args)
+    assert predicted.result is None and predicted.changes == {
+        "health_check_max_retries": {"old": 2, "new": 3}
+    }
+    ret = states.pgfailover.monitor_settings("monitor", **args)
+    assert ret.result is True and ret.changes == predicted.changes
+    assert modules.pgfailover.monitor_settings(pgdata=formation.monitor)["health_check_max_retries"] == 3
+    assert states.pgfailover.monitor_settings("monitor", **args).changes == {}
+    bad = states.pgfailover.monitor_settings(
+        "monitor", settings={"health_check_perod": 1}, pgdata=formation.monitor
+    )
+    assert bad.result is False and "health_check_period" in bad.comment
+    states.pgfailover.monitor_settings(
+        "monitor", settings={"health_check_max_retries": 2}, pgdata=formation.monitor
+    )
+
+
+def test_node_absent_refuses_the_primary(states, formation):
+    ret = states.pgfailover.node_absent("node1", pgdata=formation.nodes["node1"]["pgdata"])
+    assert ret.result is False and "switchover" in ret.comment and ret.changes == {}
+
+
+def test_node_absent_drops_and_keeps_data(states, modules, formation, node3):
+    conn = {"pgdata": node3["pgdata"]}
+    predicted = states.pgfailover.node_absent("node3", test=True, **conn)
+    assert predicted.result is None and "data directory kept" in predicted.comment
+    ret = states.pgfailover.node_absent("node3", **conn)
+    assert ret.result is True, ret.comment
+    assert ret.changes == {"node": {"old": "node3", "new": None}, "destroyed": False}
+    names = [n["nodename"] for n in modules.pgfailover.state(pgdata=formation.monitor)]
+    assert "node3" not in names
+    assert os.path.exists(os.path.join(node3["pgdata"], "PG_VERSION"))
+    again = states.pgfailover.node_absent("node3", **conn)
+    assert again.result is True and again.changes == {}
