@@ -1,0 +1,57 @@
+# pgfailover: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+WHEELS := /var/cache/pgfailover/wheels
+PYTEST := PYTHONPATH=test $(VENV)/bin/pytest
+
+.PHONY: deps venv lint test test-quick unit functional integration demo bench lab-down clean
+
+deps:
+	bin/install-deps
+
+# Built with /usr/bin/python3: the postgres user must be able to run it (runas).
+$(VENV)/.installed: requirements.txt
+	rm -rf $(VENV)
+	/usr/bin/python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	mkdir -p $(WHEELS)
+	$(VENV)/bin/pip wheel -q -w $(WHEELS) --find-links $(WHEELS) -r requirements.txt
+	$(VENV)/bin/pip install -q --no-index --find-links $(WHEELS) -r requirements.txt
+	touch $@
+
+venv: deps $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check _modules _states test bin/*.py
+	$(VENV)/bin/ruff format --check _modules _states test bin/*.py
+	$(VENV)/bin/yamllint -s .
+	find pgfailover -name '*.sls' -print0 | xargs -0 --no-run-if-empty $(VENV)/bin/salt-lint
+
+unit: venv
+	$(PYTEST) test/unit
+
+functional: venv
+	$(PYTEST) test/functional
+
+integration: venv
+	$(PYTEST) test/integration
+
+# Everything CI runs: lint, then every test (unit, functional, lab).
+test: lint
+	$(PYTEST) -ra test
+
+# Skips the long failure scenarios (marked slow).
+test-quick: lint
+	$(PYTEST) -ra -m "not slow" test
+
+demo: venv
+	$(VENV)/bin/python bin/demo.py
+
+bench: venv
+	$(VENV)/bin/python bin/bench.py
+
+lab-down: venv
+	bin/lab down
+
+clean: lab-down
+	rm -rf $(VENV)
