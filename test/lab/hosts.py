@@ -37,7 +37,11 @@ class LabError(RuntimeError):
 
 
 def check_name(name):
-    ok = 0 < len(name) <= 12 and name[0].isalpha() and all(c.islower() or c.isdigit() or c == "-" for c in name)
+    ok = (
+        0 < len(name) <= 12
+        and name[0].isalpha()
+        and all(c.islower() or c.isdigit() or c == "-" for c in name)
+    )
     if not ok:
         raise LabError(f"host name {name!r} is not allowed: {NAME_RULE} (veth names are cut to 15)")
     return name
@@ -252,7 +256,9 @@ def wait_booted(name, timeout=BOOT_TIMEOUT):
             if state in ("running", "degraded"):
                 return
         time.sleep(0.3)
-    raise LabError(f"host {name} did not finish booting within {timeout} s (see {host_dir(name)}/console.log)")
+    raise LabError(
+        f"host {name} did not finish booting within {timeout} s (see {host_dir(name)}/console.log)"
+    )
 
 
 def _wait_gone(pids, timeout):

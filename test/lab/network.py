@@ -24,12 +24,18 @@ def ensure_guard():
 
 def guard_present():
     out = ip("route", "show", "table", "main", "exact", str(SUBNET)).stdout
-    return any(line.startswith("unreachable") and f"metric {GUARD_METRIC}" in line for line in out.splitlines())
+    return any(
+        line.startswith("unreachable") and f"metric {GUARD_METRIC}" in line for line in out.splitlines()
+    )
 
 
 def lab_routes():
     """Every route of the main table for the lab subnet, one line each."""
-    return [line for line in ip("route", "show", "table", "main", "exact", str(SUBNET)).stdout.splitlines() if line]
+    return [
+        line
+        for line in ip("route", "show", "table", "main", "exact", str(SUBNET)).stdout.splitlines()
+        if line
+    ]
 
 
 def bridge_exists():

@@ -1,0 +1,102 @@
+"""
+One object over the lab for tests, the demo and the benchmarks: hosts up and
+down, commands in hosts, the Salt CLIs with JSON results, and faults.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+from lab import cli, hosts, master, network
+
+
+def unavailable_reason():
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    for tool in ("systemd-nspawn", "debootstrap", "dpkg-scanpackages", "nsenter"):
+        if shutil.which(tool) is None:
+            return f"the lab needs {tool} (bin/install-deps installs it)"
+    return None
+
+
+class SaltError(RuntimeError):
+    """A Salt CLI call that failed, with its output."""
+
+
+class Lab:
+    def __init__(self, log=print):
+        self.log = log
+
+    # -- hosts -----------------------------------------------------------
+    def up(self, *names):
+        cli.up(list(names), log=self.log)
+
+    def down(self):
+        cli.down(log=self.log)
+
+    def running(self):
+        return hosts.running_hosts()
+
+    def address(self, name):
+        return hosts.address(name)
+
+    def run(self, name, *argv, check=True, timeout=300, **kwargs):
+        return hosts.run(name, list(argv), check=check, timeout=timeout, **kwargs)
+
+    # -- faults ----------------------------------------------------------
+    def kill(self, name):
+        hosts.kill(name)
+
+    def stop(self, name):
+        hosts.stop(name)
+
+    def start(self, name):
+        hosts.boot(name, self.log)
+        master.wait_ping([name])
+
+    def partition(self, name):
+        network.set_host_link(name, up=False)
+
+    def heal(self, name):
+        network.set_host_link(name, up=True)
+
+    # -- salt ------------------------------------------------------------
+    def pillar(self, *files):
+        master.install_pillar(files)
+
+    def salt(self, target, function, *args, tgt_type="glob", timeout=600, check=True):
+        """`salt TARGET FUNCTION ARGS --out=json --static`, parsed."""
+        argv = [f"--{tgt_type}" if tgt_type != "glob" else "", target, function, *args]
+        return self._json("salt", [a for a in argv if a], timeout, check)
+
+    def salt_run(self, *args, timeout=1800, check=True):
+        return self._json("salt-run", list(args), timeout, check)
+
+    def salt_call(self, name, *args, timeout=600, check=True):
+        result = hosts.run(
+            name, ["salt-call", "--out=json", "--retcode-passthrough", *args], check=False, timeout=timeout
+        )
+        return _parse(result, check, f"salt-call on {name}")
+
+    def _json(self, tool, args, timeout, check):
+        result = subprocess.run(
+            master.cli_argv(tool, [*args, "--out=json", "--static", f"--timeout={timeout}"]),
+            capture_output=True,
+            text=True,
+            timeout=timeout + 60,
+        )
+        return _parse(result, check, f"{tool} {' '.join(args)}")
+
+
+def _parse(result, check, what):
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        data = None
+    if check and (result.returncode != 0 or data is None):
+        raise SaltError(
+            f"{what} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+        )
+    return data
