@@ -12,6 +12,7 @@ change builds new ones, an unchanged recipe reuses them.
 """
 
 import glob
+import gzip
 import hashlib
 import json
 import os
@@ -206,7 +207,8 @@ def build_repo(log=print):
         subprocess.run(["umount", merged], check=False)
     shutil.rmtree(scratch)
     packages = run(["dpkg-scanpackages", "--multiversion", "."], cwd=work, capture_output=True).stdout
-    run(["gzip", "-9"], input=packages, stdout=open(os.path.join(work, "Packages.gz"), "wb"))
+    with gzip.open(os.path.join(work, "Packages.gz"), "wb") as index:
+        index.write(packages)
     shutil.rmtree(final, ignore_errors=True)
     os.rename(work, final)
     log(f"lab: local repository with {len(debs)} packages at {final}")
