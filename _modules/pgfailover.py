@@ -37,7 +37,10 @@ Secrets never go on a command line: passwords are written to files the
 service user owns, or sent to ``psql`` on standard input.
 """
 
+import base64
 import configparser
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -467,6 +470,29 @@ def wait_monitor(timeout=60, interval=0.5, **kwargs):
         except CommandExecutionError as exc:
             if time.monotonic() >= deadline:
                 raise CommandExecutionError(f"the monitor did not answer within {timeout} s: {exc}") from exc
+        time.sleep(float(interval))
+
+
+def wait_postgres(timeout=60, interval=0.5, **kwargs):
+    """
+    Poll until the local instance at ``pgdata`` accepts connections on its
+    socket (as the service user, no password involved). Returns True.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.wait_postgres timeout=30 pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    timeout = _check_int("timeout", timeout, 0, 86_400)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _psql(conn, "SELECT 1;", dbname="postgres").strip() == "1"
+        except CommandExecutionError as exc:
+            if time.monotonic() >= deadline:
+                raise CommandExecutionError(f"PostgreSQL did not answer within {timeout} s: {exc}") from exc
         time.sleep(float(interval))
 
 
@@ -1236,6 +1262,172 @@ def create_formation(name, kind="pgsql", dbname="postgres", **kwargs):
     args += ["--kind", kind, "--dbname", _check_name("dbname", dbname), "--enable-secondary"]
     _run(conn, args)
     return True
+
+
+def in_recovery(**kwargs):
+    """
+    True when the local instance is a standby (in recovery), False on a
+    primary.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node2 pgfailover.in_recovery
+    """
+    conn = _connection(kwargs)
+    return _psql(conn, "SELECT pg_is_in_recovery();", dbname="postgres").strip() == "t"
+
+
+def scram_verifier(password, salt=None, iterations=4096):
+    """
+    The SCRAM-SHA-256 verifier PostgreSQL stores for ``password``: the formula
+    sends this, never the password, to the server.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call pgfailover.scram_verifier "$(cat /root/secret)"
+    """
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(raw):
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _verifier_matches(verifier, password):
+    try:
+        head = verifier.split("$")[1]
+        iterations, salt = head.split(":")
+        return hmac.compare_digest(
+            scram_verifier(password, base64.b64decode(salt), int(iterations)), verifier
+        )
+    except (AttributeError, IndexError, ValueError):
+        return False
+
+
+def role(name, **kwargs):
+    """
+    A role of the local instance: ``{"login": bool, "password_set": bool}``,
+    or None when it does not exist. The password itself is never returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.role pgautofailover_replicator
+    """
+    conn = _connection(kwargs)
+    name = _check_name("name", name)
+    out = _psql(
+        conn,
+        f"SELECT rolcanlogin, rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '{name}';",
+        dbname="postgres",
+    ).strip()
+    if not out:
+        return None
+    login, password_set = out.split("|")
+    return {"login": login == "t", "password_set": password_set == "t"}
+
+
+def role_password_matches(name, password, **kwargs):
+    """
+    True when role ``name`` of the local instance has ``password`` (checked
+    against the stored SCRAM verifier; nothing is sent to the server).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.role_password_matches app "$(cat /root/secret)"
+    """
+    conn = _connection(kwargs)
+    name = _check_name("name", name)
+    stored = _psql(
+        conn, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}';", dbname="postgres"
+    ).strip()
+    return _verifier_matches(stored, password)
+
+
+def set_role_password(name, password, create=False, **kwargs):
+    """
+    Set (with ``create=True``, create with LOGIN) role ``name``'s password on
+    the local primary. Only its SCRAM verifier is sent, on psql's standard
+    input: the password is on no command line and in no server log.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.set_role_password app "$(cat /root/secret)" create=True
+    """
+    conn = _connection(kwargs)
+    name = _check_name("name", name)
+    if not password:
+        raise SaltInvocationError(f"the password of role {name} is empty")
+    verb = "CREATE ROLE" if _check_bool("create", create) else "ALTER ROLE"
+    login = " LOGIN" if verb == "CREATE ROLE" else ""
+    _psql(conn, f"{verb} {name}{login} PASSWORD '{scram_verifier(password)}';", dbname="postgres")
+    return True
+
+
+def database_owner(dbname, **kwargs):
+    """
+    The owner of database ``dbname`` on the local instance, or None when the
+    database does not exist.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.database_owner appdb
+    """
+    conn = _connection(kwargs)
+    dbname = _check_name("dbname", dbname)
+    out = _psql(
+        conn,
+        f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{dbname}';",
+        dbname="postgres",
+    ).strip()
+    return out or None
+
+
+def set_database_owner(dbname, owner, **kwargs):
+    """
+    Make ``owner`` the owner of database ``dbname`` on the local primary.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.set_database_owner appdb app
+    """
+    conn = _connection(kwargs)
+    dbname, owner = _check_name("dbname", dbname), _check_name("owner", owner)
+    _psql(conn, f"ALTER DATABASE {dbname} OWNER TO {owner};", dbname="postgres")
+    return True
+
+
+def reload_postgres(**kwargs):
+    """
+    Reload the local instance's configuration (pg_hba.conf, reloadable
+    settings) with pg_reload_conf().
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.reload_postgres
+    """
+    conn = _connection(kwargs)
+    return _psql(conn, "SELECT pg_reload_conf();", dbname="postgres").strip() == "t"
 
 
 SECRET_CONFIG_KEYS = ("replication.password",)

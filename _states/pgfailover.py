@@ -21,11 +21,13 @@ Built on the ``pgfailover`` execution module: every state calls it through
         - monitor_uri: postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require
 """
 
+import salt.utils.data
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 __virtualname__ = "pgfailover"
 
 MAINTENANCE_STATES = ("prepare_maintenance", "wait_maintenance", "maintenance")
+SECRET = "******"
 
 
 def __virtual__():
@@ -450,4 +452,116 @@ def converged(name, timeout=120, expect_nodes=None, **conn):
     except (CommandExecutionError, SaltInvocationError) as exc:
         return _fail(ret, f"Formation {name} has not converged: {exc}")
     ret["comment"] = "Converged: " + _module("format_state_table", nodes)
+    return ret
+
+
+def monitor_ready(name, timeout=60, **conn):
+    """
+    Wait until the monitor at ``name`` (its data directory) accepts local
+    connections. Never reports changes: a converged host stays quiet. For the
+    step after the monitor's service starts.
+
+    .. code-block:: yaml
+
+        pgfailover-monitor-ready:
+          pgfailover.monitor_ready:
+            - name: /var/lib/postgresql/pgaf/monitor
+    """
+    ret = _ret(name)
+    conn["pgdata"] = name
+    if __opts__["test"] and not _module("is_created", **conn):
+        ret.update(result=None, comment=f"Would wait for the monitor at {name} once it exists.")
+        return ret
+    try:
+        _module("wait_postgres", timeout=timeout, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"The monitor at {name} does not answer: {exc}")
+    ret["comment"] = f"The monitor at {name} answers."
+    return ret
+
+
+STABLE_STATES = ("single", "primary", "wait_primary", "secondary")
+
+
+def node_ready(name, timeout=120, formation=None, **conn):
+    """
+    Wait until node ``name`` has reached a stable state (single, primary,
+    wait_primary or secondary) and that state is the one assigned. Never
+    reports changes.
+
+    .. code-block:: yaml
+
+        pgfailover-node-ready:
+          pgfailover.node_ready:
+            - name: node2
+            - pgdata: /var/lib/postgresql/pgaf/node2
+    """
+    ret = _ret(name)
+    if __opts__["test"] and not _module("is_created", **conn):
+        ret.update(result=None, comment=f"Would wait for node {name} once it exists.")
+        return ret
+    try:
+        node = _module(
+            "wait_node_state", name, list(STABLE_STATES), timeout=timeout, formation=formation, **conn
+        )
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"Node {name} is not ready: {exc}")
+    ret["comment"] = f"Node {name} is {node['current_group_state']}."
+    return ret
+
+
+def role_present(name, password_pillar, owns_database=None, **conn):
+    """
+    Role ``name`` exists with LOGIN on the local primary, its password is the
+    one at pillar key ``password_pillar`` (read here, never passed as an
+    argument, never shown), and it owns ``owns_database`` when given. On a
+    standby nothing is done: roles come from the primary by replication.
+
+    .. code-block:: yaml
+
+        pgfailover-app-role:
+          pgfailover.role_present:
+            - name: app
+            - password_pillar: pgfailover:passwords:app
+            - owns_database: appdb
+    """
+    ret = _ret(name)
+    # Straight from the pillar data: Salt 3008's pillar.get masks values
+    # outside templates.
+    password = salt.utils.data.traverse_dict_and_list(__pillar__, password_pillar, None)
+    if not password:
+        return _fail(ret, f"pillar key {password_pillar} is empty: role {name} needs a password")
+    if __opts__["test"] and not _module("is_created", **conn):
+        ret.update(result=None, changes={"role": name}, comment=f"Role {name} would be created.")
+        return ret
+    try:
+        if _module("in_recovery", **conn):
+            ret["comment"] = f"This node is a standby: role {name} comes from the primary."
+            return ret
+        current = _module("role", name, **conn)
+        wanted = {}
+        if current is None:
+            wanted["role"] = {"old": None, "new": name}
+        elif not _module("role_password_matches", name, password, **conn):
+            wanted["password"] = {"old": SECRET, "new": SECRET}
+        owner = owns_database and _module("database_owner", owns_database, **conn)
+        if owns_database and owner != name:
+            wanted["owner"] = {"old": owner, "new": name}
+        ret["changes"] = wanted
+        if not wanted:
+            ret["comment"] = f"Role {name} is as asked."
+            return ret
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"Role {name} would be updated: {', '.join(wanted)}.")
+            return ret
+        if "role" in wanted or "password" in wanted:
+            _module("set_role_password", name, password, create="role" in wanted, **conn)
+        if "owner" in wanted:
+            if owner is None:
+                return _fail(ret, f"Database {owns_database} does not exist on this primary")
+            _module("set_database_owner", owns_database, name, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"Role {name} could not be checked or set: {exc}")
+    ret["comment"] = f"Role {name} was updated: {', '.join(ret['changes'])}."
     return ret

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# The service user's directories, its .pgpass, and the pgfailover grain that
+# the execution module reads its defaults from.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+
+include:
+  - {{ tplroot }}.package
+
+pgfailover-config-runtime-dir:
+  file.directory:
+    - name: {{ mapdata.runtime_dir }}
+    - user: {{ mapdata.user }}
+    - group: {{ mapdata.group }}
+    - mode: '0700'
+    - require:
+      - sls: {{ tplroot }}.package
+
+pgfailover-config-runtime-dir-at-boot:
+  file.managed:
+    - name: /etc/tmpfiles.d/pgfailover.conf
+    - contents: |
+        # Managed by Salt (pgfailover): pg_autoctl's pid and lock files.
+        d {{ mapdata.runtime_dir }} 0700 {{ mapdata.user }} {{ mapdata.group }} -
+
+pgfailover-config-data-root:
+  file.directory:
+    - name: {{ mapdata.data_root }}
+    - user: {{ mapdata.user }}
+    - group: {{ mapdata.group }}
+    - mode: '0700'
+    - makedirs: True
+    - require:
+      - sls: {{ tplroot }}.package
+
+# Passwords for pg_autoctl's internal roles, read from pillar by the template:
+# never on a command line, never shown in a diff.
+pgfailover-config-pgpass:
+  file.managed:
+    - name: {{ mapdata.home }}/.pgpass
+    - source: salt://{{ tplroot }}/files/pgpass.jinja
+    - template: jinja
+    - context:
+        monitor_hostname: {{ mapdata.monitor.hostname }}
+        monitor_port: {{ mapdata.monitor.port }}
+    - user: {{ mapdata.user }}
+    - group: {{ mapdata.group }}
+    - mode: '0600'
+    - show_changes: False
+    - require:
+      - sls: {{ tplroot }}.package
+
+pgfailover-config-grain:
+  grains.present:
+    - name: pgfailover
+    - force: True
+    - value:
+        role: {{ ((['monitor'] if mapdata.is_monitor else []) + (['node'] if mapdata.local_nodes else [])) | json }}
+        formation: {{ mapdata.formation }}
+        name: {{ (mapdata.local_nodes | map(attribute='name') | list | first) if mapdata.local_nodes else 'monitor' }}
+        pgdata: {{ mapdata.local_nodes[0].pgdata if mapdata.local_nodes else mapdata.monitor.pgdata }}
+        monitor_pgdata: {{ mapdata.monitor.pgdata if mapdata.is_monitor else '' }}
+        user: {{ mapdata.user }}
+        home: {{ mapdata.home }}
+        runtime_dir: {{ mapdata.runtime_dir }}
+        pg_autoctl: {{ mapdata.pg_autoctl }}
+        bindir: {{ mapdata.bindir }}

@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# On the monitor: the formation has converged with every node the pillar
+# lists, then its number_sync_standbys is set (once it is safe), then a final
+# check that fails loudly with the state table.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- set conn = dict(mapdata.conn, pgdata=mapdata.monitor.pgdata) %}
+
+pgfailover-formation-init-converged:
+  pgfailover.converged:
+    - name: {{ mapdata.formation }}
+    - timeout: 300
+    - expect_nodes: {{ mapdata.nodes | length }}
+{%- for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+
+pgfailover-formation-init-settings:
+  pgfailover.formation_present:
+    - name: {{ mapdata.formation }}
+    - dbname: {{ mapdata.dbname }}
+{%- if mapdata.number_sync_standbys is not none %}
+    - number_sync_standbys: {{ mapdata.number_sync_standbys }}
+{%- endif %}
+{%- for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+    - require:
+      - pgfailover: pgfailover-formation-init-converged
+
+pgfailover-formation-init-final-check:
+  pgfailover.converged:
+    - name: {{ mapdata.formation }}
+    - timeout: 120
+    - expect_nodes: {{ mapdata.nodes | length }}
+{%- for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+    - require:
+      - pgfailover: pgfailover-formation-init-settings

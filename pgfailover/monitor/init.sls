@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# The pg_auto_failover monitor: created, run by its own unit, answering, and
+# its autoctl_node role protected by the pillar's password.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- set monitor = mapdata.monitor %}
+{%- set conn = dict(mapdata.conn, pgdata=monitor.pgdata) %}
+
+include:
+  - {{ tplroot }}.package
+  - {{ tplroot }}.config
+
+pgfailover-monitor-init-present:
+  pgfailover.monitor_present:
+    - name: {{ monitor.pgdata }}
+    - hostname: {{ monitor.hostname }}
+    - port: {{ monitor.port }}
+    - auth: {{ mapdata.auth }}
+    - ssl: {{ mapdata.ssl_arg | json }}
+{%- for key, value in mapdata.conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+    - require:
+      - sls: {{ tplroot }}.package
+      - sls: {{ tplroot }}.config
+
+{%- set instance = 'monitor' %}
+{%- set pgdata = monitor.pgdata %}
+{%- set unit = monitor.unit %}
+{%- set present = 'pgfailover-monitor-init-present' %}
+{%- set prefix = 'pgfailover-monitor-init' %}
+{%- include tplroot ~ '/files/instance.jinja' %}
+
+pgfailover-monitor-init-ready:
+  pgfailover.monitor_ready:
+    - name: {{ monitor.pgdata }}
+{%- for key, value in mapdata.conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+    - require:
+      - service: pgfailover-monitor-init-service
+
+{%- if mapdata.auth != 'trust' %}
+
+pgfailover-monitor-init-autoctl-node-password:
+  pgfailover.role_present:
+    - name: autoctl_node
+    - password_pillar: pgfailover:passwords:autoctl_node
+{%-   for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+    - require:
+      - pgfailover: pgfailover-monitor-init-ready
+{%- endif %}

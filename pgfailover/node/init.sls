@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# This host's PostgreSQL node(s): registered with the monitor, run by their
+# own unit, ready; on the primary, the internal and application roles with
+# the pillar's passwords; application pg_hba rules on every node.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- set app = mapdata.app %}
+
+include:
+  - {{ tplroot }}.package
+  - {{ tplroot }}.config
+
+{%- for node in mapdata.local_nodes %}
+{%-   set conn = dict(mapdata.conn, pgdata=node.pgdata) %}
+{%-   set prefix = 'pgfailover-node-init-' ~ node.name %}
+
+{{ prefix }}-present:
+  pgfailover.node_present:
+    - name: {{ node.name }}
+    - hostname: {{ node.hostname }}
+    - port: {{ node.port }}
+    - dbname: {{ mapdata.dbname }}
+    - formation: {{ mapdata.formation }}
+    - auth: {{ mapdata.auth }}
+    - ssl: {{ mapdata.ssl_arg | json }}
+    - candidate_priority: {{ node.candidate_priority }}
+    - replication_quorum: {{ node.replication_quorum }}
+    - monitor_uri: {{ mapdata.monitor_uri }}
+{%-   for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+    - require:
+      - sls: {{ tplroot }}.package
+      - sls: {{ tplroot }}.config
+
+{%-   set instance = 'node ' ~ node.name %}
+{%-   set pgdata = node.pgdata %}
+{%-   set unit = node.unit %}
+{%-   set present = prefix ~ '-present' %}
+{%-   include tplroot ~ '/files/instance.jinja' %}
+
+{{ prefix }}-ready:
+  pgfailover.node_ready:
+    - name: {{ node.name }}
+    - timeout: 300
+{%-   for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+    - require:
+      - service: {{ prefix }}-service
+
+{%-   if mapdata.auth != 'trust' %}
+{%-     for role, key in (('pgautofailover_replicator', 'replicator'), ('pgautofailover_monitor', 'monitor')) %}
+
+{{ prefix }}-{{ key }}-password:
+  pgfailover.role_present:
+    - name: {{ role }}
+    - password_pillar: pgfailover:passwords:{{ key }}
+{%-       for k, v in conn.items() %}
+    - {{ k }}: {{ v }}
+{%-       endfor %}
+    - require:
+      - pgfailover: {{ prefix }}-ready
+{%-     endfor %}
+{%-   endif %}
+
+{%-   if app.get('owner') %}
+
+{{ prefix }}-app-role:
+  pgfailover.role_present:
+    - name: {{ app.owner }}
+    - password_pillar: pgfailover:passwords:app
+    - owns_database: {{ mapdata.dbname }}
+{%-     for k, v in conn.items() %}
+    - {{ k }}: {{ v }}
+{%-     endfor %}
+    - require:
+      - pgfailover: {{ prefix }}-ready
+
+{{ prefix }}-app-hba:
+  file.blockreplace:
+    - name: {{ node.pgdata }}/pg_hba.conf
+    - marker_start: "# BEGIN pgfailover application access (managed by Salt)"
+    - marker_end: "# END pgfailover application access"
+    - append_if_not_found: True
+    - content: |
+{%-     for cidr in app.get('cidrs', []) %}
+        hostssl {{ mapdata.dbname }} {{ app.owner }} {{ cidr }} scram-sha-256
+{%-     endfor %}
+    - require:
+      - pgfailover: {{ prefix }}-ready
+
+{{ prefix }}-app-hba-reload:
+  module.run:
+    - pgfailover.reload_postgres:
+{%-     for k, v in conn.items() %}
+      - {{ k }}: {{ v }}
+{%-     endfor %}
+    - onchanges:
+      - file: {{ prefix }}-app-hba
+{%-   endif %}
+{%- endfor %}

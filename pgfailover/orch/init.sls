@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# salt-run state.orchestrate pgfailover.orch
+# Bare hosts to a converged cluster: packages everywhere, the monitor, the
+# primary, the secondaries in parallel, formation settings, a final check.
+# A re-run on a converged cluster changes nothing and never demotes or
+# re-creates anything: the primary step targets the node that is primary now.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- set cluster = salt['pillar.get']('pgfailover', {}) %}
+{%- set monitor_minion = cluster.get('monitor', {}).get('minion') %}
+{%- set node_minions = [] %}
+{%- set minion_of = {} %}
+{%- for node in cluster.get('nodes', []) %}
+{%-   do minion_of.update({node.name: node.get('minion', node.name)}) %}
+{%-   if node.get('minion', node.name) not in node_minions %}
+{%-     do node_minions.append(node.get('minion', node.name)) %}
+{%-   endif %}
+{%- endfor %}
+{%- set everyone = ([monitor_minion] + node_minions) | unique | list %}
+
+{#- The node that is primary now (re-run), else the first node listed. #}
+{%- set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', timeout=15)
+                  if monitor_minion else {} %}
+{%- set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}
+{%- if current is mapping and current.get('nodename') in minion_of %}
+{%-   set primary_minion = minion_of[current.nodename] %}
+{%- else %}
+{%-   set primary_minion = node_minions[0] if node_minions else None %}
+{%- endif %}
+{%- set secondary_minions = node_minions | reject('equalto', primary_minion) | list %}
+
+pgfailover-orch-init-sync:
+  salt.state:
+    - tgt: {{ everyone | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.sync
+    - failhard: True
+
+pgfailover-orch-init-packages:
+  salt.state:
+    - tgt: {{ everyone | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.package
+      - {{ tplroot }}.config
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-init-sync
+
+pgfailover-orch-init-monitor:
+  salt.state:
+    - tgt: {{ monitor_minion }}
+    - sls:
+      - {{ tplroot }}.monitor
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-init-packages
+
+pgfailover-orch-init-primary:
+  salt.state:
+    - tgt: {{ primary_minion }}
+    - sls:
+      - {{ tplroot }}.node
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-init-monitor
+
+{%- if secondary_minions %}
+
+pgfailover-orch-init-secondaries:
+  salt.state:
+    - tgt: {{ secondary_minions | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.node
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-init-primary
+    - require_in:
+      - salt: pgfailover-orch-init-formation
+{%- endif %}
+
+pgfailover-orch-init-formation:
+  salt.state:
+    - tgt: {{ monitor_minion }}
+    - sls:
+      - {{ tplroot }}.formation
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-init-primary
