@@ -33,6 +33,7 @@ log_level_logfile: info
 file_roots:
   base:
     - {REPO}
+    - {REPO}/test/salt/states
 pillar_roots:
   base:
     - {PILLAR}

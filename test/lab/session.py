@@ -81,8 +81,9 @@ class Lab:
         return _parse(result, check, f"salt-call on {name}")
 
     def _json(self, tool, args, timeout, check):
+        options = ["--out=json", f"--timeout={timeout}"] + (["--static"] if tool == "salt" else [])
         result = subprocess.run(
-            master.cli_argv(tool, [*args, "--out=json", "--static", f"--timeout={timeout}"]),
+            master.cli_argv(tool, [*args, *options]),
             capture_output=True,
             text=True,
             timeout=timeout + 60,
