@@ -38,11 +38,11 @@ integration: venv
 
 # Everything CI runs: lint, then every test (unit, functional, lab).
 test: lint
-	$(PYTEST) -ra test
+	$(PYTEST) -ra
 
 # Skips the long failure scenarios (marked slow).
 test-quick: lint
-	$(PYTEST) -ra -m "not slow" test
+	$(PYTEST) -ra -m "not slow"
 
 demo: venv
 	$(VENV)/bin/python bin/demo.py

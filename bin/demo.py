@@ -14,7 +14,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "test"))
 
-from lab.session import Lab, SaltError, unavailable_reason  # noqa: E402
+from lab.session import Lab, unavailable_reason  # noqa: E402
 
 HOSTS = ("mon", "pg1", "pg2", "pg3")
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
@@ -28,7 +28,7 @@ def failed_states(orchestration):
                 continue
             returns = step.get("changes", {}).get("ret") or {}
             for minion, states in returns.items():
-                for state_id, state in (states.items() if isinstance(states, dict) else []):
+                for state_id, state in states.items() if isinstance(states, dict) else []:
                     if not state.get("result"):
                         yield step_id.split("_|-")[1], minion, state_id.split("_|-")[1], state["comment"]
             if not returns:

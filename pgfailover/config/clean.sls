@@ -1,0 +1,28 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# The service user's formula-managed files and the grain, after the instances.
+# pg_autoctl's own configuration (~/.config/pg_autoctl) goes only with
+# pgfailover:clean:remove_data: it describes data that is kept otherwise.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+
+include:
+  - {{ tplroot }}.monitor.clean
+
+{%- for path in [mapdata.home ~ '/.pgpass', '/etc/tmpfiles.d/pgfailover.conf', mapdata.runtime_dir]
+              + ([mapdata.home ~ '/.config/pg_autoctl', mapdata.home ~ '/.local/share/pg_autoctl']
+                 if mapdata.clean.remove_data is sameas true else []) %}
+
+pgfailover-config-clean-{{ path }}:
+  file.absent:
+    - name: {{ path }}
+    - require:
+      - sls: {{ tplroot }}.monitor.clean
+{%- endfor %}
+
+pgfailover-config-clean-grain:
+  grains.absent:
+    - name: pgfailover
+    - destructive: True
+    - require:
+      - sls: {{ tplroot }}.monitor.clean

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# This host's nodes leave the formation (refused for a primary that still has
+# secondaries: switch over first), then their units go. PGDATA is removed only
+# with pgfailover:clean:remove_data.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- set remove_data = mapdata.clean.remove_data is sameas true %}
+
+{%- for node in mapdata.local_nodes %}
+{%-   set prefix = 'pgfailover-node-clean-' ~ node.name %}
+
+{{ prefix }}-dropped:
+  pgfailover.node_absent:
+    - name: {{ node.name }}
+    - destroy: {{ remove_data }}
+    - pgdata: {{ node.pgdata }}
+{%-   for key, value in mapdata.conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+
+{{ prefix }}-service:
+  service.dead:
+    - name: {{ node.unit }}
+    - enable: False
+    - require:
+      - pgfailover: {{ prefix }}-dropped
+
+{{ prefix }}-unit:
+  file.absent:
+    - name: {{ mapdata.unit_dir }}/{{ node.unit }}.service
+    - require:
+      - service: {{ prefix }}-service
+{%-   if remove_data %}
+
+{{ prefix }}-data:
+  file.absent:
+    - name: {{ node.pgdata }}
+    - require:
+      - service: {{ prefix }}-service
+{%-   endif %}
+{%- endfor %}

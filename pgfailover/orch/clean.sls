@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# salt-run state.orchestrate pgfailover.orch.clean
+# Uninstall the whole cluster without losing data by surprise: secondaries
+# leave first, then the primary (then the last node), then the monitor's host.
+# Data directories stay unless pgfailover:clean:remove_data is true.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- set cluster = salt['pillar.get']('pgfailover', {}) %}
+{%- set monitor_minion = cluster.get('monitor', {}).get('minion') %}
+{%- set minion_of = {} %}
+{%- for node in cluster.get('nodes', []) %}
+{%-   do minion_of.update({node.name: node.get('minion', node.name)}) %}
+{%- endfor %}
+{%- set node_minions = minion_of.values() | unique | list %}
+{%- set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', timeout=15)
+                  if monitor_minion else {} %}
+{%- set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}
+{%- set primary_minion = minion_of.get(current.nodename) if current is mapping else None %}
+{%- set secondary_minions = node_minions | reject('equalto', primary_minion) | list %}
+{#- An orchestrate-time override (pillar='{pgfailover: {clean: ...}}') reaches the hosts. #}
+{%- set clean_pillar = {'pgfailover': {'clean': cluster.get('clean', {})}} %}
+
+{%- if secondary_minions %}
+
+pgfailover-orch-clean-secondaries:
+  salt.state:
+    - tgt: {{ secondary_minions | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.clean
+    - pillar: {{ clean_pillar | json }}
+    - failhard: True
+    - require_in:
+      - salt: pgfailover-orch-clean-primary
+{%- endif %}
+
+pgfailover-orch-clean-primary:
+  salt.state:
+    - tgt: {{ primary_minion or node_minions[0] }}
+    - sls:
+      - {{ tplroot }}.clean
+    - pillar: {{ clean_pillar | json }}
+    - failhard: True
+
+pgfailover-orch-clean-monitor:
+  salt.state:
+    - tgt: {{ monitor_minion }}
+    - sls:
+      - {{ tplroot }}.clean
+    - pillar: {{ clean_pillar | json }}
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-clean-primary

@@ -1,0 +1,148 @@
+"""
+Rendering checks for what the lab cannot boot: the formula compiled by a
+real `salt-call --local` with grains overridden (RedHat: PGDG and the vendor
+RPM; Debian), and every kitchen.yml suite's SLS and pillar files.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SALT_CALL = os.path.join(os.path.dirname(sys.executable), "salt-call")
+CLUSTER = {
+    "monitor": {"minion": "mon", "port": 5431},
+    "nodes": [{"name": "pg1"}, {"name": "pg2"}],
+    "dbname": "appdb",
+    "app": {"owner": "app", "cidrs": ["10.0.0.0/24"]},
+    "passwords": {"autoctl_node": "a" * 12, "replicator": "r" * 12, "monitor": "m" * 12, "app": "p" * 12},
+}
+
+
+def show_sls(tmp_path, minion_id, pillar, grains, sls="pgfailover"):
+    """state.show_sls compiled by salt-call --local with these grains and pillar."""
+    pillar_dir = tmp_path / "pillar"
+    pillar_dir.mkdir(exist_ok=True)
+    (pillar_dir / "top.sls").write_text("base:\n  '*':\n    - cluster\n")
+    (pillar_dir / "cluster.sls").write_text(yaml.safe_dump(pillar))
+    config = {
+        "id": minion_id,
+        "file_client": "local",
+        "file_roots": {"base": [REPO]},
+        "pillar_roots": {"base": [str(pillar_dir)]},
+        "module_dirs": [os.path.join(REPO, "_modules")],
+        "states_dirs": [os.path.join(REPO, "_states")],
+        "root_dir": str(tmp_path),
+        "cachedir": str(tmp_path / "cache"),
+        "pki_dir": str(tmp_path / "pki"),
+        "log_file": str(tmp_path / "minion.log"),
+        "grains": grains,
+    }
+    (tmp_path / "minion").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [SALT_CALL, "--local", "-c", str(tmp_path), "--out=json", "state.show_sls", sls],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)["local"]
+
+
+def args_of(high, state_id):
+    """The argument dict of a state in show_sls output."""
+    state = high[state_id]
+    function = next(k for k in state if not k.startswith("__"))
+    return {key: value for item in state[function] if isinstance(item, dict) for key, value in item.items()}
+
+
+REDHAT = {"os_family": "RedHat", "os": "Rocky", "osfinger": "Rocky Linux-9"}
+
+
+def test_redhat_pgdg_renders_pgdg_packages_paths_and_units(tmp_path):
+    pillar = {"pgfailover": {**CLUSTER, "repo": {"kind": "url", "url": "https://mirror.invalid/pgdg/15"}}}
+    high = show_sls(tmp_path, "pg1", pillar, REDHAT)
+    assert args_of(high, "pgfailover-package-install-packages")["pkgs"] == [
+        "postgresql15-server", "postgresql15-contrib", "pg_auto_failover_15",
+    ]  # fmt: skip
+    assert args_of(high, "pgfailover-package-install-yum-repo")["baseurl"] == "https://mirror.invalid/pgdg/15"
+    node = args_of(high, "pgfailover-node-init-pg1-present")
+    assert node["bindir"] == "/usr/pgsql-15/bin" and node["home"] == "/var/lib/pgsql"
+    assert node["pgdata"] == "/var/lib/pgsql/pgaf/pg1"
+    assert args_of(high, "pgfailover-node-init-pg1-service")["name"] == "pgautofailover-node-pg1"
+    assert (
+        "postgresql-15.service"
+        in args_of(high, "pgfailover-package-install-distribution-unit-postgresql-15.service-off")["name"]
+    )
+    assert "pgfailover-package-install-no-main-cluster" not in high
+
+
+def test_redhat_vendor_rpm_renders_the_rpm_file_install(tmp_path):
+    pillar = {"pgfailover": {**CLUSTER, "repo": {"kind": "rpm_file"}, "postgresql_version": 13}}
+    high = show_sls(tmp_path, "mon", pillar, REDHAT)
+    rpm = args_of(high, "pgfailover-package-install-rpm-file")
+    assert rpm["source"] == "salt://pgfailover/files/vendor/vmware-postgres-13.3-0.el7.x86_64.rpm"
+    sources = args_of(high, "pgfailover-package-install-packages")["sources"]
+    assert sources == [{"vmware-postgres": "/var/cache/pgfailover/vmware-postgres-13.3-0.el7.x86_64.rpm"}]
+    monitor = args_of(high, "pgfailover-monitor-init-present")
+    assert monitor["bindir"] == "/opt/vmware/postgres/13/bin"
+    assert monitor["pg_autoctl"] == "/opt/vmware/postgres/13/bin/pg_autoctl"
+
+
+def test_debian_renders_no_main_cluster_before_packages(tmp_path):
+    pillar = {"pgfailover": CLUSTER}
+    high = show_sls(tmp_path, "pg2", pillar, {"os_family": "Debian", "os": "Debian"})
+    packages = args_of(high, "pgfailover-package-install-packages")
+    assert packages["pkgs"] == [
+        "postgresql-15", "postgresql-client-15", "postgresql-15-auto-failover", "pg-auto-failover-cli",
+    ]  # fmt: skip
+    assert {"file": "pgfailover-package-install-no-main-cluster"} in packages["require"]
+    assert "pgfailover-node-init-pg2-present" in high and "pgfailover-monitor-init-present" not in high
+
+
+def test_secrets_stay_out_of_compiled_states(tmp_path):
+    high = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, {"os_family": "Debian", "os": "Debian"})
+    assert "a" * 12 not in json.dumps(high) and "p" * 12 not in json.dumps(high)
+
+
+def test_clean_removes_data_only_when_the_pillar_says_so(tmp_path):
+    grains = {"os_family": "Debian", "os": "Debian"}
+    kept = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, grains, sls="pgfailover.clean")
+    assert "pgfailover-node-clean-pg1-dropped" in kept
+    assert args_of(kept, "pgfailover-node-clean-pg1-dropped")["destroy"] is False
+    assert "pgfailover-node-clean-pg1-data" not in kept
+    asked = {"pgfailover": {**CLUSTER, "clean": {"remove_data": True}}}
+    removed = show_sls(tmp_path, "pg1", asked, grains, sls="pgfailover.clean")
+    assert args_of(removed, "pgfailover-node-clean-pg1-dropped")["destroy"] is True
+    assert args_of(removed, "pgfailover-node-clean-pg1-data")["name"] == "/var/lib/postgresql/pgaf/pg1"
+    as_text = {"pgfailover": {**CLUSTER, "clean": {"remove_data": "yes"}}}
+    assert "pgfailover-node-clean-pg1-data" not in show_sls(
+        tmp_path, "pg1", as_text, grains, sls="pgfailover.clean"
+    )
+
+
+def kitchen_suites():
+    with open(os.path.join(REPO, "kitchen.yml")) as f:
+        kitchen = yaml.safe_load(f)
+    return kitchen, kitchen["suites"]
+
+
+@pytest.mark.parametrize("suite", [s["name"] for s in kitchen_suites()[1]])
+def test_kitchen_suite_files_exist_and_render(tmp_path, suite):
+    kitchen, suites = kitchen_suites()
+    provisioner = {**kitchen["provisioner"], **next(s for s in suites if s["name"] == suite)["provisioner"]}
+    for sls in provisioner["state_top"]["base"]["*"]:
+        assert os.path.exists(os.path.join(REPO, *sls.split("."), "init.sls"))
+    for pillar_file in provisioner["pillars_from_files"].values():
+        path = os.path.join(REPO, pillar_file)
+        assert os.path.exists(path), pillar_file
+        with open(path) as f:
+            pillar = yaml.safe_load(f)
+    platform = kitchen["platforms"][0]["name"]
+    high = show_sls(tmp_path, f"{suite}-{platform}", pillar, {"os_family": "Debian", "os": "Debian"})
+    assert "pgfailover-monitor-init-present" in high
+    assert {"pgfailover-node-init-node1-present", "pgfailover-node-init-node2-present"} <= set(high)

@@ -1,0 +1,179 @@
+"""
+The formula on real hosts: orchestrate from bare hosts to a converged
+cluster, a client through the formation URI with TLS and a password,
+idempotent re-runs (highstate, test mode, orchestrate), and a reboot.
+"""
+
+import os
+import time
+
+import pytest
+
+from lab.session import SaltError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
+HOSTS = ("mon", "pg1", "pg2", "pg3")
+APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
+
+
+def orchestrate(lab):
+    result = lab.salt_run("state.orchestrate", "pgfailover.orch", check=False)
+    assert result and result.get("retcode", 1) == 0, _failures(result)
+    return result
+
+
+def _failures(result):
+    if not result:
+        return "orchestrate printed nothing"
+    lines = []
+    for steps in result["data"].values():
+        for step_id, step in steps.items():
+            for minion, states in (step.get("changes", {}).get("ret") or {}).items():
+                for state_id, state in states.items() if isinstance(states, dict) else []:
+                    if not state.get("result"):
+                        lines.append(f"{minion} {state_id}: {state['comment'][:500]}")
+            if not step["result"]:
+                lines.append(f"{step_id}: {step['comment'][:300]}")
+    return "\n".join(lines)
+
+
+def changed_states(result):
+    """Every (minion, state id) that reported changes in an orchestrate return."""
+    changed = []
+    for steps in result["data"].values():
+        for step in steps.values():
+            for minion, states in (step.get("changes", {}).get("ret") or {}).items():
+                changed += [
+                    (minion, sid) for sid, s in states.items() if isinstance(s, dict) and s.get("changes")
+                ]
+    return changed
+
+
+def psql(lab, host, uri, sql):
+    """psql on a lab host as root, password from root's 0600 .pgpass (never on a command line)."""
+    return lab.run(
+        host, "psql", "--no-psqlrc", "-Atq", "-v", "ON_ERROR_STOP=1", uri, "-c", sql
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def cluster(lab):
+    lab.up(*HOSTS)
+    for host in HOSTS:  # bare hosts: the formula installs PostgreSQL itself
+        assert lab.run(host, "test", "-e", "/usr/bin/pg_autoctl", check=False).returncode == 1
+    lab.pillar(PILLAR)
+    started = time.monotonic()
+    result = orchestrate(lab)
+    print(f"orchestrate from bare hosts: {time.monotonic() - started:.1f} s")
+    lab.run("mon", "sh", "-c", "umask 077; cat > /root/.pgpass", input=f"*:*:appdb:app:{APP_PASSWORD}\n")
+    return result
+
+
+def state_table(lab):
+    return {n["nodename"]: n for n in lab.salt_call("mon", "pgfailover.state")["local"]}
+
+
+def test_orchestrate_builds_a_converged_cluster(lab, cluster):
+    nodes = state_table(lab)
+    assert {name: n["current_group_state"] for name, n in nodes.items()} == {
+        "pg1": "primary",
+        "pg2": "secondary",
+        "pg3": "secondary",
+    }
+    assert all(
+        n["health"] == 1 and n["current_group_state"] == n["assigned_group_state"] for n in nodes.values()
+    )
+    assert lab.salt_call("mon", "pgfailover.number_sync_standbys")["local"] == 1
+
+
+def test_units_are_enabled_and_running(lab, cluster):
+    assert lab.run("mon", "systemctl", "is-enabled", "pgautofailover-monitor").stdout.strip() == "enabled"
+    for node in ("pg1", "pg2", "pg3"):
+        unit = f"pgautofailover-node-{node}"
+        assert lab.run(node, "systemctl", "is-active", unit).stdout.strip() == "active"
+        assert lab.run(node, "systemctl", "is-enabled", unit).stdout.strip() == "enabled"
+
+
+def test_client_writes_through_the_formation_uri_and_reads_from_a_secondary(lab, cluster):
+    uri = lab.salt_call("mon", "pgfailover.uri")["local"]["formation"].replace(
+        "postgres://", "postgres://app@"
+    )
+    assert "sslmode=require" in uri and "target_session_attrs=read-write" in uri
+    psql(lab, "mon", uri, "CREATE TABLE IF NOT EXISTS demo (id int primary key, note text)")
+    psql(
+        lab,
+        "mon",
+        uri,
+        "INSERT INTO demo VALUES (1, 'written through the formation URI') ON CONFLICT DO NOTHING",
+    )
+    assert psql(lab, "mon", uri, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == "t"
+    secondary = "postgres://app@pg2:5432/appdb?sslmode=require"
+    deadline = time.monotonic() + 20
+    while psql(lab, "mon", secondary, "SELECT count(*) FROM demo") != "1" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (
+        psql(lab, "mon", secondary, "SELECT note FROM demo WHERE id = 1")
+        == "written through the formation URI"
+    )
+    assert psql(lab, "mon", secondary, "SELECT pg_is_in_recovery()") == "t"
+
+
+def test_a_wrong_password_is_refused(lab, cluster):
+    lab.run(
+        "mon", "sh", "-c", "umask 077; cat > /root/.pgpass.wrong", input="*:*:appdb:app:not-the-password\n"
+    )
+    result = lab.run(
+        "mon", "env", "PGPASSFILE=/root/.pgpass.wrong", "psql", "-Atq",
+        "postgres://app@pg1:5432/appdb?sslmode=require", "-c", "SELECT 1", check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "password authentication failed" in result.stderr
+
+
+def test_orchestrate_again_changes_nothing(lab, cluster):
+    started = time.monotonic()
+    result = orchestrate(lab)
+    print(f"idempotent orchestrate: {time.monotonic() - started:.1f} s")
+    assert changed_states(result) == []
+
+
+def test_highstate_and_its_prediction_report_no_changes(lab, cluster):
+    for test_mode in ("True", "False"):
+        returns = lab.salt("*", "state.highstate", f"test={test_mode}")
+        assert set(returns) == set(HOSTS)
+        for minion, states in returns.items():
+            assert isinstance(states, dict), f"{minion}: {states}"
+            changed = {sid: s["changes"] for sid, s in states.items() if s.get("changes")}
+            failed = {sid: s["comment"] for sid, s in states.items() if s.get("result") is False}
+            assert (changed, failed) == ({}, {}), minion
+
+
+def test_a_rebooted_secondary_comes_back_by_itself(lab, cluster):
+    lab.stop("pg3")
+    lab.start("pg3")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            node = state_table(lab)["pg3"]
+        except SaltError:
+            node = {}
+        if node.get("current_group_state") == "secondary" and node.get("health") == 1:
+            break
+        time.sleep(1)
+    assert node["current_group_state"] == node["assigned_group_state"] == "secondary"
+
+
+def test_clean_orchestration_uninstalls_and_keeps_the_data(lab, cluster):
+    """Last in this module: it removes the cluster (data stays without clean:remove_data)."""
+    result = lab.salt_run("state.orchestrate", "pgfailover.orch.clean", check=False)
+    assert result and result.get("retcode", 1) == 0, _failures(result)
+    for host, unit, pgdata in [
+        *((n, f"pgautofailover-node-{n}", f"/var/lib/postgresql/pgaf/{n}") for n in ("pg1", "pg2", "pg3")),
+        ("mon", "pgautofailover-monitor", "/var/lib/postgresql/pgaf/monitor"),
+    ]:
+        assert lab.run(host, "systemctl", "is-active", unit, check=False).stdout.strip() != "active"
+        assert lab.run(host, "test", "-e", f"/etc/systemd/system/{unit}.service", check=False).returncode == 1
+        assert lab.run(host, "test", "-e", "/usr/bin/pg_autoctl", check=False).returncode == 1, (
+            "packages removed"
+        )
+        assert lab.run(host, "test", "-f", f"{pgdata}/PG_VERSION", check=False).returncode == 0, "data kept"
