@@ -6,6 +6,9 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 
+{#- Only the components that have states on this host can be required. #}
+{%- set before = (['monitor'] if mapdata.is_monitor else []) + (['node'] if mapdata.local_nodes else []) %}
+
 include:
   - {{ tplroot }}.monitor.clean
 
@@ -16,13 +19,22 @@ include:
 pgfailover-config-clean-{{ path }}:
   file.absent:
     - name: {{ path }}
+{%-   if before %}
     - require:
-      - sls: {{ tplroot }}.monitor.clean
+{%-     for component in before %}
+      - sls: {{ tplroot }}.{{ component }}.clean
+{%-     endfor %}
+{%-   endif %}
 {%- endfor %}
 
 pgfailover-config-clean-grain:
   grains.absent:
     - name: pgfailover
     - destructive: True
+    - force: True
+{%- if before %}
     - require:
-      - sls: {{ tplroot }}.monitor.clean
+{%-   for component in before %}
+      - sls: {{ tplroot }}.{{ component }}.clean
+{%-   endfor %}
+{%- endif %}

@@ -15,8 +15,10 @@ pgfailover-monitor-clean-service:
   service.dead:
     - name: {{ monitor.unit }}
     - enable: False
+{%-   if mapdata.local_nodes %}
     - require:
       - sls: {{ tplroot }}.node.clean
+{%-   endif %}
 
 pgfailover-monitor-clean-unit:
   file.absent:

@@ -5,6 +5,8 @@ import os
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from helpers.local_cluster import free_port
+
 
 def test_version_reports_pg_autoctl_and_postgres(modules):
     version = modules.pgfailover.version()
@@ -164,3 +166,39 @@ def test_failing_pg_autoctl_raises_with_its_own_message(modules, local_cluster):
 def test_monitor_uri_with_a_password_is_refused_before_running(modules):
     with pytest.raises(SaltInvocationError, match="must not contain a password"):
         modules.pgfailover.state(monitor_uri="postgres://autoctl_node:secret@127.0.0.1:1/pg_auto_failover")
+
+
+def test_in_recovery_wait_postgres_and_reload(modules, formation):
+    assert modules.pgfailover.in_recovery(pgdata=formation.nodes["node1"]["pgdata"]) is False
+    assert modules.pgfailover.in_recovery(pgdata=formation.nodes["node2"]["pgdata"]) is True
+    assert modules.pgfailover.wait_postgres(timeout=10, pgdata=formation.monitor) is True
+    assert modules.pgfailover.reload_postgres(pgdata=formation.nodes["node1"]["pgdata"]) is True
+
+
+def test_role_password_is_stored_as_a_scram_verifier(modules, formation):
+    pgdata = formation.nodes["node1"]["pgdata"]
+    assert modules.pgfailover.role("reporter", pgdata=pgdata) is None
+    modules.pgfailover.set_role_password("reporter", "first-Secret-1", create=True, pgdata=pgdata)
+    assert modules.pgfailover.role("reporter", pgdata=pgdata) == {"login": True, "password_set": True}
+    assert modules.pgfailover.role_password_matches("reporter", "first-Secret-1", pgdata=pgdata) is True
+    assert modules.pgfailover.role_password_matches("reporter", "other", pgdata=pgdata) is False
+    modules.pgfailover.set_role_password("reporter", "second-Secret-2", pgdata=pgdata)
+    assert modules.pgfailover.role_password_matches("reporter", "second-Secret-2", pgdata=pgdata) is True
+    assert modules.pgfailover.database_owner("postgres", pgdata=pgdata) == "postgres"
+    assert modules.pgfailover.database_owner("nope", pgdata=pgdata) is None
+
+
+def test_failover_promotes_a_secondary(modules, formation):
+    result = modules.pgfailover.failover(pgdata=formation.monitor, timeout=120)
+    assert result["old_primary"] == "node1" and result["new_primary"] != "node1"
+    back = modules.pgfailover.promote("node1", pgdata=formation.monitor, timeout=120)
+    assert back["new_primary"] == "node1"
+
+
+def test_drop_monitor_of_a_spare_monitor(modules, local_cluster):
+    pgdata = local_cluster.pgdata("monitor-to-drop")
+    modules.pgfailover.create_monitor("127.0.0.1", port=free_port(), auth="trust", ssl="none", pgdata=pgdata)
+    assert modules.pgfailover.is_created(pgdata=pgdata)
+    modules.pgfailover.drop_monitor(destroy=True, pgdata=pgdata)
+    assert not os.path.exists(os.path.join(pgdata, "PG_VERSION"))
+    assert modules.pgfailover.is_created(pgdata=pgdata) is False

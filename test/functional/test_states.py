@@ -198,3 +198,32 @@ def test_node_absent_drops_and_keeps_data(states, modules, formation, node3):
     assert os.path.exists(os.path.join(node3["pgdata"], "PG_VERSION"))
     again = states.pgfailover.node_absent("node3", **conn)
     assert again.result is True and again.changes == {}
+
+
+def test_role_present_reads_the_password_from_pillar(loaders, states, modules, formation):
+    loaders.opts["pillar"] = {"secrets": {"reporting": "pillar-Secret-9"}}
+    pgdata = formation.nodes["node1"]["pgdata"]
+    args = {"password_pillar": "secrets:reporting", "pgdata": pgdata}
+    predicted = states.pgfailover.role_present("reporting", test=True, **args)
+    assert predicted.result is None and predicted.changes == {"role": {"old": None, "new": "reporting"}}
+    ret = states.pgfailover.role_present("reporting", **args)
+    assert ret.result is True and ret.changes == {"role": {"old": None, "new": "reporting"}}
+    assert "pillar-Secret-9" not in str(ret.raw)
+    assert modules.pgfailover.role_password_matches("reporting", "pillar-Secret-9", pgdata=pgdata)
+    assert states.pgfailover.role_present("reporting", **args).changes == {}
+    on_standby = states.pgfailover.role_present(
+        "reporting", **{**args, "pgdata": formation.nodes["node2"]["pgdata"]}
+    )
+    assert on_standby.result is True and on_standby.changes == {} and "standby" in on_standby.comment
+    missing = states.pgfailover.role_present("reporting", password_pillar="secrets:nope", pgdata=pgdata)
+    assert missing.result is False and "secrets:nope" in missing.comment
+
+
+def test_node_absent_with_destroy_removes_the_data(states, modules, formation, local_cluster):
+    pgdata = formation.add_node(modules, "node8", candidate_priority=0)
+    modules.pgfailover.wait_node_state("node8", "secondary", timeout=120, pgdata=formation.monitor)
+    ret = states.pgfailover.node_absent("node8", destroy=True, pgdata=pgdata)
+    assert ret.result is True and ret.changes["destroyed"] is True, ret.comment
+    assert not os.path.exists(os.path.join(pgdata, "PG_VERSION"))
+    local_cluster.stop(pgdata)
+    modules.pgfailover.wait_converged(timeout=90, pgdata=formation.monitor)
