@@ -61,19 +61,6 @@ def pss_kib(pids):
     return total
 
 
-def processes_of_host(name):
-    root = os.path.join(hosts.host_dir(name), "root")
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/root") == root:
-                    pids.append(entry)
-            except OSError:
-                pass
-    return pids
-
-
 def processes_of_group(pgid):
     pids = []
     for entry in os.listdir("/proc"):
@@ -105,7 +92,7 @@ def bench_lab(lab, runs, cold):
     results["down_4_hosts"] = summary(downs)
     lab.up(*HOSTS)
     time.sleep(15)  # idle
-    per_host = [pss_kib(processes_of_host(name)) / 1024 for name in HOSTS]
+    per_host = [pss_kib(hosts.processes(name)) / 1024 for name in HOSTS]
     results["idle_host_pss"] = summary(per_host, "MiB")
     results["master_pss"] = summary([pss_kib(processes_of_group(master.pid())) / 1024], "MiB")
     return results
@@ -136,12 +123,14 @@ def ensure_cluster(lab):
 
 def bench_module(lab, runs):
     ensure_cluster(lab)
-    samples = []
+    samples, baseline = [], []
     for _ in range(max(runs, 10)):
         samples.append(timed(lambda: lab.run("pg1", "salt-call", "--out=json", "pgfailover.state")))
+        baseline.append(timed(lambda: lab.run("pg1", "salt-call", "--out=json", "test.true")))
     loaded = lab.run("pg1", "/opt/salt/bin/python3", "-c", LOADED_CALLS.format(runs=max(runs, 20)))
     return {
         "salt_call_state": summary(samples),
+        "salt_call_test_true": summary(baseline),
         "loaded_function_state": summary([s * 1000 for s in json.loads(loaded.stdout)], "ms"),
     }
 

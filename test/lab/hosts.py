@@ -8,7 +8,6 @@ container's init is found as the nspawn process' child; commands run in the
 host through nsenter.
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -114,14 +113,44 @@ def init_pid(name):
 
 
 def _orphan_init(name):
-    """A container init whose nspawn process is gone (killed alone): found by its root."""
-    root = os.path.join(host_dir(name), "root")
+    """
+    A container init whose nspawn process is gone (killed alone): a systemd in
+    another PID namespace whose root filesystem names this host.
+    """
+    own_namespace = _pid_namespace("self")
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and _read(f"/proc/{entry}/comm") == "systemd":
-            with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{entry}/root") == root:
-                    return int(entry)
+        if (
+            entry.isdigit()
+            and _read(f"/proc/{entry}/comm") == "systemd"
+            and _pid_namespace(entry) not in (None, own_namespace)
+            and _root_hostname(entry) == name
+        ):
+            return int(entry)
     return None
+
+
+def _pid_namespace(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _root_hostname(pid):
+    """/etc/hostname as the process sees it (through its root), or None."""
+    try:
+        return _read(f"/proc/{pid}/root/etc/hostname")
+    except (PermissionError, NotADirectoryError):
+        return None
+
+
+def processes(name):
+    """PIDs (as seen here) of every process in the host's PID namespace."""
+    init = init_pid(name)
+    namespace = init and _pid_namespace(init)
+    if not namespace:
+        return []
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _pid_namespace(p) == namespace]
 
 
 def is_running(name):
@@ -296,8 +325,10 @@ def kill(name):
 
 
 def remove(*names):
-    """Stop the hosts, unmount their disks and delete them."""
-    stop(*[name for name in names if is_running(name)])
+    """Power the hosts off (their disks are deleted next: no clean shutdown needed), delete their disks."""
+    for name in names:
+        if is_running(name):
+            kill(name)
     for name in names:
         _remove_disk(name)
 

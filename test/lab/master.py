@@ -74,7 +74,7 @@ def start():
         f.write(str(process.pid))
 
 
-def stop(timeout=15):
+def stop(timeout=5):
     """Stop the master's whole process group (it forks workers)."""
     leader = pid()
     if leader is None:

@@ -101,6 +101,11 @@ def test_down_leaves_only_the_guard_route(lab, four_hosts):
         assert not [line for line in mounts if STATE in line]
     assert not [name for name in HOSTS if hosts.is_running(name)]
     assert not os.path.exists(os.path.join(STATE, "hosts")) or not os.listdir(os.path.join(STATE, "hosts"))
+    own_namespace = os.readlink("/proc/self/ns/pid")
+    in_containers = [
+        p for p in os.listdir("/proc") if p.isdigit() and _namespace(p) not in (None, own_namespace)
+    ]
+    assert in_containers == []
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _started_by_lab(p)]
     assert leftovers == []
     assert BRIDGE not in network.ip("-br", "link").stdout
@@ -118,11 +123,17 @@ def test_with_the_lab_down_a_lab_address_fails_locally():
     assert failure.value.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
 
 
+def _namespace(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
 def _started_by_lab(pid):
+    """A process whose command line names the lab's state directory (master, nspawn)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        root = os.readlink(f"/proc/{pid}/root")
+            return STATE in f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    return STATE in cmdline or root.startswith(STATE)
