@@ -215,13 +215,21 @@ def _run(conn, args, *, json_output=False, check=True):
 
 
 def _run_as_service_user(conn, argv, stdin=None):
-    """cmd.run_all as the service user (directly when already that user)."""
-    runas = None if pwd.getpwuid(os.geteuid()).pw_name == conn["user"] else conn["user"]
+    """
+    cmd.run_all as the service user, with only the environment built here.
+
+    Salt's ``runas`` starts ``su - USER -c python`` on every call just to read
+    the user's login environment, which this module replaces anyway: runuser
+    (util-linux) switches user without it, and ``clean_env`` keeps the
+    minion's own environment out.
+    """
+    if pwd.getpwuid(os.geteuid()).pw_name != conn["user"]:
+        argv = ["runuser", "-u", conn["user"], "--", *argv]
     return __salt__["cmd.run_all"](
         argv,
         stdin=stdin,
-        runas=runas,
         env=_environment(conn),
+        clean_env=True,
         cwd=conn["home"],
         python_shell=False,
         ignore_retcode=True,
@@ -546,10 +554,16 @@ def primary(formation=None, group=0, **kwargs):
     return None
 
 
+SETTLED_STATES = frozenset(("single", "primary", "secondary", "maintenance", "wait_primary"))
+
+
 def is_converged(nodes):
     """
-    True when every node of a state table has reached its assigned state and is
-    healthy; False for an empty table.
+    True when every node of a state table is healthy, has reached its
+    assigned state and that state is a settled one (no catchingup, draining,
+    ...). ``wait_primary`` counts only while no node is a secondary: with a
+    secondary in place the monitor is about to assign ``primary``. False for
+    an empty table.
 
     CLI Example:
 
@@ -557,8 +571,13 @@ def is_converged(nodes):
 
         salt node1 pgfailover.is_converged "$(salt-call --out=json pgfailover.state)"
     """
+    has_secondary = any(node["current_group_state"] == "secondary" for node in nodes)
     return bool(nodes) and all(
-        node["current_group_state"] == node["assigned_group_state"] and node["health"] == 1 for node in nodes
+        node["current_group_state"] == node["assigned_group_state"]
+        and node["health"] == 1
+        and node["current_group_state"] in SETTLED_STATES
+        and not (node["current_group_state"] == "wait_primary" and has_secondary)
+        for node in nodes
     )
 
 
@@ -576,7 +595,7 @@ def converged(formation=None, **kwargs):
     return is_converged(state(formation=formation, **kwargs))
 
 
-def wait_converged(timeout=120, interval=1, formation=None, expect_nodes=None, **kwargs):
+def wait_converged(timeout=120, interval=0.5, formation=None, expect_nodes=None, **kwargs):
     """
     Poll the monitor until the formation has converged (and has at least
     ``expect_nodes`` nodes when given). Returns the final state table; raises
@@ -608,7 +627,7 @@ def wait_converged(timeout=120, interval=1, formation=None, expect_nodes=None, *
         time.sleep(interval)
 
 
-def wait_node_state(name, states, timeout=120, interval=1, formation=None, **kwargs):
+def wait_node_state(name, states, timeout=120, interval=0.5, formation=None, **kwargs):
     """
     Poll the monitor until node ``name`` reports and is assigned one of
     ``states`` (a state name or a list). Returns the node's state dict.
@@ -1029,6 +1048,9 @@ def drop_monitor(destroy=False, **kwargs):
 
 def _perform(kind, formation, group, timeout, kwargs):
     conn = _connection(kwargs)
+    # Act on a settled formation only: the monitor refuses a switchover while
+    # the primary is still between states (after maintenance, say).
+    wait_converged(timeout=timeout, formation=formation, **kwargs)
     before = primary(formation=formation, group=group, **kwargs)
     args = ["perform", kind, *_target(conn), *_formation_args(conn, formation)]
     args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
@@ -1047,8 +1069,9 @@ def _perform(kind, formation, group, timeout, kwargs):
 
 def switchover(formation=None, group=0, timeout=60, **kwargs):
     """
-    Planned switchover: the primary is demoted and a secondary promoted. Waits
-    until the formation has converged; returns old and new primary.
+    Planned switchover: the primary is demoted and a secondary promoted.
+    Waits until the formation has converged, before and after; returns old
+    and new primary.
 
     CLI Example:
 
@@ -1086,6 +1109,7 @@ def promote(name, formation=None, timeout=60, **kwargs):
         salt node1 pgfailover.promote node2
     """
     conn = _connection(kwargs)
+    wait_converged(timeout=timeout, formation=formation, **kwargs)
     before = primary(formation=formation, **kwargs)
     args = ["perform", "promotion", *_target(conn), *_formation_args(conn, formation)]
     args += ["--name", _check_name("name", name)]

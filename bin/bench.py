@@ -255,7 +255,10 @@ def main():
         for section in args.sections:
             print(f"bench: {section}", flush=True)
             if section == "lab":
+                previous_cold = results.get("lab", {}).get("cold_build")
                 results["lab"] = bench_lab(lab, args.runs, args.cold)
+                if previous_cold and not args.cold:
+                    results["lab"]["cold_build"] = previous_cold
             elif section == "module":
                 results["module"] = bench_module(lab, args.runs)
             elif section == "formula":
