@@ -187,6 +187,11 @@ LABELS = {
     "idle_host_pss": ("lab", "memory (PSS) of an idle host", "bin/bench.py lab"),
     "master_pss": ("lab", "memory (PSS) of the salt-master", "bin/bench.py lab"),
     "salt_call_state": ("module", "`salt-call pgfailover.state` on a node, wall time", "bin/bench.py module"),
+    "salt_call_test_true": (
+        "module",
+        "`salt-call test.true` on a node: salt-call start-up alone",
+        "bin/bench.py module",
+    ),
     "loaded_function_state": (
         "module",
         "`pgfailover.state` in a loaded minion (Caller)",
