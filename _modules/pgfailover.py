@@ -134,6 +134,7 @@ def _connection(kwargs):
         )
     conn = {opt: _config(opt, kwargs.get(opt)) for opt in CONNECTION_DEFAULTS}
     _check_no_password_in_uri("monitor_uri", conn["monitor_uri"])
+    conn["given"] = frozenset(opt for opt in CONNECTION_DEFAULTS if kwargs.get(opt) is not None)
     return conn
 
 
@@ -237,9 +238,14 @@ def _run_as_service_user(conn, argv, stdin=None):
     )
 
 
-def _target(conn, prefer_monitor=False):
-    """``--pgdata X`` for a local instance, else ``--monitor URI``."""
-    if conn["pgdata"] and not (prefer_monitor and conn["monitor_uri"]):
+def _target(conn):
+    """
+    ``--pgdata X`` for a local instance, else ``--monitor URI``. A monitor URI
+    given as an argument wins over a pgdata that only comes from configuration.
+    """
+    given = conn["given"]
+    uri_asked = conn["monitor_uri"] and "monitor_uri" in given and "pgdata" not in given
+    if conn["pgdata"] and not uri_asked:
         return ["--pgdata", conn["pgdata"]]
     if conn["monitor_uri"]:
         return ["--monitor", conn["monitor_uri"]]

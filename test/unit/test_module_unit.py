@@ -91,6 +91,13 @@ def test_monitor_uri_is_used_without_pgdata(run_all, monkeypatch):
     assert "--monitor" in run_all.argv and "--pgdata" not in run_all.argv
 
 
+def test_a_given_monitor_uri_wins_over_a_configured_pgdata(run_all):
+    pgfailover.state(monitor_uri="postgres://autoctl_node@mon:5431/pg_auto_failover")
+    assert "--monitor" in run_all.argv and "--pgdata" not in run_all.argv
+    pgfailover.state(pgdata="/srv/pg", monitor_uri="postgres://autoctl_node@mon:5431/pg_auto_failover")
+    assert "--pgdata" in run_all.argv and "--monitor" not in run_all.argv
+
+
 def test_set_node_value_comes_last(run_all):
     run_all.result = {"retcode": 0, "stdout": json.dumps({"candidate-priority": 0}), "stderr": ""}
     pgfailover.set_candidate_priority(0)
