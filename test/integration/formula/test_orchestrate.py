@@ -130,6 +130,18 @@ def test_a_wrong_password_is_refused(lab, cluster):
     assert result.returncode != 0 and "password authentication failed" in result.stderr
 
 
+def test_no_trust_left_for_local_or_loopback_connections(lab, cluster):
+    """initdb's trust lines are hardened: root cannot be the superuser by socket or by 127.0.0.1."""
+    for host, port in (("pg1", 5432), ("pg2", 5432), ("mon", 5431)):
+        by_socket = lab.run(host, "psql", "-p", str(port), "-U", "postgres", "-Atc", "SELECT 1", check=False)
+        assert by_socket.returncode != 0 and "Peer authentication failed" in by_socket.stderr
+        loopback = lab.run(
+            host, "env", "PGPASSFILE=/nonexistent", "psql", "-w", "-h", "127.0.0.1", "-p", str(port),
+            "-U", "postgres", "-Atc", "SELECT 1", check=False,
+        )  # fmt: skip
+        assert loopback.returncode != 0 and "password" in loopback.stderr
+
+
 def test_orchestrate_again_changes_nothing(lab, cluster):
     started = time.monotonic()
     result = orchestrate(lab)
