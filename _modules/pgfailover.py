@@ -503,7 +503,7 @@ def wait_postgres(timeout=60, interval=0.5, **kwargs):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return _psql(conn, "SELECT 1;", dbname="postgres").strip() == "1"
+            return _sql_value(conn, "SELECT 1;") == "1"
         except CommandExecutionError as exc:
             if time.monotonic() >= deadline:
                 raise CommandExecutionError(f"PostgreSQL did not answer within {timeout} s: {exc}") from exc
@@ -1306,7 +1306,7 @@ def in_recovery(**kwargs):
         salt node2 pgfailover.in_recovery
     """
     conn = _connection(kwargs)
-    return _psql(conn, "SELECT pg_is_in_recovery();", dbname="postgres").strip() == "t"
+    return _sql_value(conn, "SELECT pg_is_in_recovery();") == "t"
 
 
 def scram_verifier(password, salt=None, iterations=4096):
@@ -1343,6 +1343,11 @@ def _verifier_matches(verifier, password):
         return False
 
 
+def _sql_value(conn, sql):
+    """The single value a query on the local instance's postgres database prints ('' for no row)."""
+    return _psql(conn, sql, dbname="postgres").strip()
+
+
 def role(name, **kwargs):
     """
     A role of the local instance: ``{"login": bool, "password_set": bool}``,
@@ -1356,11 +1361,9 @@ def role(name, **kwargs):
     """
     conn = _connection(kwargs)
     name = _check_name("name", name)
-    out = _psql(
-        conn,
-        f"SELECT rolcanlogin, rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '{name}';",
-        dbname="postgres",
-    ).strip()
+    out = _sql_value(
+        conn, f"SELECT rolcanlogin, rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '{name}';"
+    )
     if not out:
         return None
     login, password_set = out.split("|")
@@ -1380,9 +1383,7 @@ def role_password_matches(name, password, **kwargs):
     """
     conn = _connection(kwargs)
     name = _check_name("name", name)
-    stored = _psql(
-        conn, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}';", dbname="postgres"
-    ).strip()
+    stored = _sql_value(conn, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}';")
     return _verifier_matches(stored, password)
 
 
@@ -1421,12 +1422,10 @@ def database_owner(dbname, **kwargs):
     """
     conn = _connection(kwargs)
     dbname = _check_name("dbname", dbname)
-    out = _psql(
-        conn,
-        f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{dbname}';",
-        dbname="postgres",
-    ).strip()
-    return out or None
+    return (
+        _sql_value(conn, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{dbname}';")
+        or None
+    )
 
 
 def set_database_owner(dbname, owner, **kwargs):
@@ -1457,7 +1456,7 @@ def reload_postgres(**kwargs):
         salt node1 pgfailover.reload_postgres
     """
     conn = _connection(kwargs)
-    return _psql(conn, "SELECT pg_reload_conf();", dbname="postgres").strip() == "t"
+    return _sql_value(conn, "SELECT pg_reload_conf();") == "t"
 
 
 SECRET_CONFIG_KEYS = ("replication.password",)

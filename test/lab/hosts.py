@@ -117,19 +117,20 @@ def _orphan_init(name):
     A container init whose nspawn process is gone (killed alone): a systemd in
     another PID namespace whose root filesystem names this host.
     """
-    own_namespace = _pid_namespace("self")
+    own_namespace = pid_namespace("self")
     for entry in os.listdir("/proc"):
         if (
             entry.isdigit()
             and _read(f"/proc/{entry}/comm") == "systemd"
-            and _pid_namespace(entry) not in (None, own_namespace)
+            and pid_namespace(entry) not in (None, own_namespace)
             and _root_hostname(entry) == name
         ):
             return int(entry)
     return None
 
 
-def _pid_namespace(pid):
+def pid_namespace(pid):
+    """The PID namespace of a process ('self' for this one), or None when it is gone."""
     try:
         return os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
@@ -147,10 +148,10 @@ def _root_hostname(pid):
 def processes(name):
     """PIDs (as seen here) of every process in the host's PID namespace."""
     init = init_pid(name)
-    namespace = init and _pid_namespace(init)
+    namespace = init and pid_namespace(init)
     if not namespace:
         return []
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _pid_namespace(p) == namespace]
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and pid_namespace(p) == namespace]
 
 
 def is_running(name):

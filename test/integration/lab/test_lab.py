@@ -101,9 +101,9 @@ def test_down_leaves_only_the_guard_route(lab, four_hosts):
         assert not [line for line in mounts if STATE in line]
     assert not [name for name in HOSTS if hosts.is_running(name)]
     assert not os.path.exists(os.path.join(STATE, "hosts")) or not os.listdir(os.path.join(STATE, "hosts"))
-    own_namespace = os.readlink("/proc/self/ns/pid")
+    own_namespace = hosts.pid_namespace("self")
     in_containers = [
-        p for p in os.listdir("/proc") if p.isdigit() and _namespace(p) not in (None, own_namespace)
+        p for p in os.listdir("/proc") if p.isdigit() and hosts.pid_namespace(p) not in (None, own_namespace)
     ]
     assert in_containers == []
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _started_by_lab(p)]
@@ -121,13 +121,6 @@ def test_with_the_lab_down_a_lab_address_fails_locally():
         with pytest.raises(OSError) as failure:
             sock.connect((str(SUBNET.network_address + 12), 4505))
     assert failure.value.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
-
-
-def _namespace(pid):
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
 
 
 def _started_by_lab(pid):
