@@ -187,7 +187,7 @@ def _error_lines(stderr):
     return errors or lines[-1:]
 
 
-def _run(conn, args, *, json_output=False, check=True):
+def _run(conn, args, *, json_output=False):
     """Run ``pg_autoctl ARGS`` as the service user; parse stdout as JSON if asked."""
     argv = [conn["pg_autoctl"], *args]
     if json_output:
@@ -195,7 +195,7 @@ def _run(conn, args, *, json_output=False, check=True):
         first_option = next((i for i, arg in enumerate(argv) if arg.startswith("--")), len(argv))
         argv.insert(first_option, "--json")
     result = _run_as_service_user(conn, argv)
-    if check and result["retcode"] != 0:
+    if result["retcode"] != 0:
         raise CommandExecutionError(
             redact(
                 f"pg_autoctl {' '.join(args[:2])} failed (exit {result['retcode']}): "

@@ -282,8 +282,7 @@ def node_absent(name, destroy=False, formation=None, **conn):
             return _fail(
                 ret,
                 f"Node {name} is the primary; dropping it would stop writes. Run a switchover "
-                "first (salt-run state.orchestrate pgfailover.orch.switchover, or "
-                "pgfailover.switchover), then drop it.",
+                "first (salt MONITOR pgfailover.switchover), then drop it.",
             )
         keep = "and its data directory removed" if destroy else "(data directory kept)"
         ret["changes"] = {"node": {"old": name, "new": None}, "destroyed": bool(destroy)}

@@ -14,25 +14,10 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "test"))
 
-from lab.session import Lab, unavailable_reason  # noqa: E402
+from lab.session import Lab, orchestrate_failures, unavailable_reason  # noqa: E402
 
 HOSTS = ("mon", "pg1", "pg2", "pg3")
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
-
-
-def failed_states(orchestration):
-    """(step, minion, state, comment) for every failed state of an orchestrate return."""
-    for steps in orchestration["data"].values():
-        for step_id, step in steps.items():
-            if step["result"]:
-                continue
-            returns = step.get("changes", {}).get("ret") or {}
-            for minion, states in returns.items():
-                for state_id, state in states.items() if isinstance(states, dict) else []:
-                    if not state.get("result"):
-                        yield step_id.split("_|-")[1], minion, state_id.split("_|-")[1], state["comment"]
-            if not returns:
-                yield step_id.split("_|-")[1], "-", "-", step["comment"]
 
 
 def main():
@@ -45,11 +30,8 @@ def main():
     lab.pillar(PILLAR)
     print("demo: salt-run state.orchestrate pgfailover.orch")
     result = lab.salt_run("state.orchestrate", "pgfailover.orch", check=False)
-    failures = list(failed_states(result)) if result else [("orchestrate", "-", "-", "no output")]
-    if failures:
-        for step, minion, state, comment in failures:
-            print(f"FAILED {step} on {minion}: {state}: {comment}", file=sys.stderr)
-        sys.exit(1)
+    if not result or result.get("retcode", 1) != 0:
+        sys.exit("demo: orchestrate failed:\n" + orchestrate_failures(result))
     print(f"demo: cluster converged in {time.monotonic() - started:.0f} s\n")
     nodes = lab.salt_call("mon", "pgfailover.state")["local"]
     print(f"{'node':6} {'host:port':16} {'health':8} {'current':12} assigned")

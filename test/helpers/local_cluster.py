@@ -78,11 +78,15 @@ class LocalCluster:
             "PATH": f"{BINDIR}:/usr/bin:/bin",
         }
 
+    def pg_autoctl_argv(self, *args):
+        """argv running pg_autoctl as the service user with the cluster's environment."""
+        env_args = [f"{key}={value}" for key, value in self.environment().items()]
+        return ["runuser", "-u", SERVICE_USER, "--", "env", *env_args, PG_AUTOCTL, *args]
+
     def pg_autoctl(self, *args, check=True):
         """Run pg_autoctl directly as the service user (for set-up and cross-checks)."""
-        env_args = [f"{key}={value}" for key, value in self.environment().items()]
         return subprocess.run(
-            ["runuser", "-u", SERVICE_USER, "--", "env", *env_args, PG_AUTOCTL, *args],
+            self.pg_autoctl_argv(*args),
             capture_output=True,
             text=True,
             errors="replace",
@@ -94,22 +98,10 @@ class LocalCluster:
         """Start ``pg_autoctl run`` for an instance, as its service unit would."""
         if pgdata in self._processes:
             return
-        env_args = [f"{key}={value}" for key, value in self.environment().items()]
         log = open(pgdata + ".log", "ab")  # noqa: SIM115 - kept open for the process' life
         self._processes[pgdata] = (
             subprocess.Popen(
-                [
-                    "runuser",
-                    "-u",
-                    SERVICE_USER,
-                    "--",
-                    "env",
-                    *env_args,
-                    PG_AUTOCTL,
-                    "run",
-                    "--pgdata",
-                    pgdata,
-                ],
+                self.pg_autoctl_argv("run", "--pgdata", pgdata),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.home,

@@ -91,6 +91,40 @@ class Lab:
         return _parse(result, check, f"{tool} {' '.join(args)}")
 
 
+def _minion_states(result):
+    """(step id, step, minion, state id, state) for every minion state of an orchestrate return."""
+    for steps in result["data"].values():
+        for step_id, step in steps.items():
+            for minion, states in (step.get("changes", {}).get("ret") or {}).items():
+                for state_id, state in states.items() if isinstance(states, dict) else []:
+                    yield step_id, step, minion, state_id, state
+
+
+def orchestrate_failures(result):
+    """One line per failed minion state or step of an orchestrate return ('' when none)."""
+    if not result:
+        return "orchestrate printed nothing"
+    lines = [
+        f"{minion} {state_id.split('_|-')[1]}: {state['comment'][:500]}"
+        for _, _, minion, state_id, state in _minion_states(result)
+        if not state.get("result")
+    ]
+    for steps in result["data"].values():
+        lines += [
+            f"{sid.split('_|-')[1]}: {step['comment'][:300]}"
+            for sid, step in steps.items()
+            if not step["result"]
+        ]
+    return "\n".join(lines)
+
+
+def orchestrate_changes(result):
+    """Every (minion, state id) that reported changes in an orchestrate return."""
+    return [
+        (minion, state_id) for _, _, minion, state_id, state in _minion_states(result) if state.get("changes")
+    ]
+
+
 def _parse(result, check, what):
     try:
         data = json.loads(result.stdout)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lab.session import SaltError
+from lab.session import SaltError, orchestrate_changes, orchestrate_failures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
@@ -19,35 +19,8 @@ APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
 
 def orchestrate(lab):
     result = lab.salt_run("state.orchestrate", "pgfailover.orch", check=False)
-    assert result and result.get("retcode", 1) == 0, _failures(result)
+    assert result and result.get("retcode", 1) == 0, orchestrate_failures(result)
     return result
-
-
-def _failures(result):
-    if not result:
-        return "orchestrate printed nothing"
-    lines = []
-    for steps in result["data"].values():
-        for step_id, step in steps.items():
-            for minion, states in (step.get("changes", {}).get("ret") or {}).items():
-                for state_id, state in states.items() if isinstance(states, dict) else []:
-                    if not state.get("result"):
-                        lines.append(f"{minion} {state_id}: {state['comment'][:500]}")
-            if not step["result"]:
-                lines.append(f"{step_id}: {step['comment'][:300]}")
-    return "\n".join(lines)
-
-
-def changed_states(result):
-    """Every (minion, state id) that reported changes in an orchestrate return."""
-    changed = []
-    for steps in result["data"].values():
-        for step in steps.values():
-            for minion, states in (step.get("changes", {}).get("ret") or {}).items():
-                changed += [
-                    (minion, sid) for sid, s in states.items() if isinstance(s, dict) and s.get("changes")
-                ]
-    return changed
 
 
 def psql(lab, host, uri, sql):
@@ -146,7 +119,7 @@ def test_orchestrate_again_changes_nothing(lab, cluster):
     started = time.monotonic()
     result = orchestrate(lab)
     print(f"idempotent orchestrate: {time.monotonic() - started:.1f} s")
-    assert changed_states(result) == []
+    assert orchestrate_changes(result) == []
 
 
 def test_highstate_and_its_prediction_report_no_changes(lab, cluster):
@@ -178,7 +151,7 @@ def test_a_rebooted_secondary_comes_back_by_itself(lab, cluster):
 def test_clean_orchestration_uninstalls_and_keeps_the_data(lab, cluster):
     """Last in this module: it removes the cluster (data stays without clean:remove_data)."""
     result = lab.salt_run("state.orchestrate", "pgfailover.orch.clean", check=False)
-    assert result and result.get("retcode", 1) == 0, _failures(result)
+    assert result and result.get("retcode", 1) == 0, orchestrate_failures(result)
     for host, unit, pgdata in [
         *((n, f"pgautofailover-node-{n}", f"/var/lib/postgresql/pgaf/{n}") for n in ("pg1", "pg2", "pg3")),
         ("mon", "pgautofailover-monitor", "/var/lib/postgresql/pgaf/monitor"),
