@@ -1456,6 +1456,9 @@ def reload_postgres(**kwargs):
         salt node1 pgfailover.reload_postgres
     """
     conn = _connection(kwargs)
+    # Called right after a restart (settings changed), PostgreSQL may still
+    # be starting: wait for it rather than fail.
+    wait_postgres(timeout=60, **kwargs)
     return _sql_value(conn, "SELECT pg_reload_conf();") == "t"
 
 

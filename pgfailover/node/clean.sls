@@ -19,12 +19,23 @@
     - {{ key }}: {{ value }}
 {%-   endfor %}
 
+# A dropped keeper exits and Restart=always brings it back two seconds later;
+# service.dead sees that pause as "already dead" and would not stop the unit,
+# so the unit is stopped explicitly while it is still enabled.
+{{ prefix }}-service-stop:
+  module.run:
+    - service.stop:
+      - name: {{ node.unit }}
+    - onlyif: systemctl is-enabled --quiet {{ node.unit }}
+    - require:
+      - pgfailover: {{ prefix }}-dropped
+
 {{ prefix }}-service:
   service.dead:
     - name: {{ node.unit }}
     - enable: False
     - require:
-      - pgfailover: {{ prefix }}-dropped
+      - module: {{ prefix }}-service-stop
 
 {{ prefix }}-unit:
   file.absent:

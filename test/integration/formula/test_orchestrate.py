@@ -156,7 +156,12 @@ def test_clean_orchestration_uninstalls_and_keeps_the_data(lab, cluster):
         *((n, f"pgautofailover-node-{n}", f"/var/lib/postgresql/pgaf/{n}") for n in ("pg1", "pg2", "pg3")),
         ("mon", "pgautofailover-monitor", "/var/lib/postgresql/pgaf/monitor"),
     ]:
-        assert lab.run(host, "systemctl", "is-active", unit, check=False).stdout.strip() != "active"
+        active = lab.run(host, "systemctl", "is-active", unit, check=False).stdout.strip()
+        assert active != "active", (
+            host,
+            orchestrate_changes(result),
+            lab.run(host, "journalctl", "-n", "30", "--no-pager", check=False).stdout,
+        )
         assert lab.run(host, "test", "-e", f"/etc/systemd/system/{unit}.service", check=False).returncode == 1
         assert lab.run(host, "test", "-e", "/usr/bin/pg_autoctl", check=False).returncode == 1, (
             "packages removed"
