@@ -403,11 +403,14 @@ def status(**kwargs):
     return _run(conn, ["status", *_pgdata(conn)], json_output=True)
 
 
-def state(formation=None, group=None, **kwargs):
+def state(formation=None, group=None, local=False, **kwargs):
     """
     The nodes of a formation as the monitor sees them: one dict per node with
     nodename, nodehost, nodeport, health, current_group_state,
     assigned_group_state, candidate_priority, replication_quorum, reported_lsn.
+
+    With ``local=True``, the local node's own view from its state file (no
+    connection to the monitor, so it answers while the monitor is down).
 
     CLI Example:
 
@@ -415,8 +418,11 @@ def state(formation=None, group=None, **kwargs):
 
         salt -G 'pgfailover:role:monitor' pgfailover.state
         salt node1 pgfailover.state formation=default group=0
+        salt node1 pgfailover.state local=True
     """
     conn = _connection(kwargs)
+    if _check_bool("local", local):
+        return _run(conn, ["show", "state", *_pgdata(conn), "--local"], json_output=True)
     args = ["show", "state", *_target(conn), *_formation_args(conn, formation)]
     if group is not None:
         args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
@@ -682,6 +688,44 @@ def format_state_table(nodes):
         f"{n['current_group_state']}/{n['assigned_group_state']}"
         for n in nodes
     )
+
+
+def _lsn_bytes(lsn):
+    """A WAL position such as ``0/3000148`` as a byte count."""
+    high, _, low = (lsn or "0/0").partition("/")
+    return (int(high, 16) << 32) + int(low or "0", 16)
+
+
+def cluster_status(formation=None, **kwargs):
+    """
+    A compact view of a formation, one line per node: name, host:port, role,
+    health, current/assigned state, and how far it is behind the primary
+    (bytes of WAL, as last reported to the monitor).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'pgfailover:role:monitor' pgfailover.cluster_status
+        salt node1 pgfailover.cluster_status formation=sales
+    """
+    nodes = state(formation=formation, **kwargs)
+    leader = next((n for n in nodes if n["assigned_group_state"] in WRITABLE_STATES), None)
+    health = {1: "healthy", 0: "unhealthy", -1: "unknown"}
+    lines = []
+    for node in nodes:
+        if node is leader:
+            role, lag = "primary", "-"
+        else:
+            role = "standby"
+            behind = leader and _lsn_bytes(leader["reported_lsn"]) - _lsn_bytes(node["reported_lsn"])
+            lag = f"{behind} B" if leader else "?"
+        lines.append(
+            f"{node['nodename']} {node['nodehost']}:{node['nodeport']} {role} "
+            f"{health.get(node['health'], node['health'])} "
+            f"{node['current_group_state']}/{node['assigned_group_state']} lag {lag}"
+        )
+    return lines
 
 
 def config_get(key=None, **kwargs):
@@ -1163,6 +1207,236 @@ def disable_maintenance(**kwargs):
     conn = _connection(kwargs)
     _run(conn, ["disable", "maintenance", *_pgdata(conn)])
     return True
+
+
+def disable_monitor(force=False, **kwargs):
+    """
+    Detach the local node from its monitor (``disable monitor``); with
+    ``force=True`` also when the monitor is gone. PostgreSQL keeps running.
+    The first step of replacing a monitor.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node2 pgfailover.disable_monitor force=True
+    """
+    conn = _connection(kwargs)
+    args = ["disable", "monitor", *_pgdata(conn)]
+    if _check_bool("force", force):
+        args.append("--force")
+    _run(conn, args)
+    return True
+
+
+def enable_monitor(uri, **kwargs):
+    """
+    Register the local node, detached from its monitor, with the monitor at
+    ``uri`` (no password in it: the service user's .pgpass has it).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.enable_monitor 'postgres://autoctl_node@mon2:5431/pg_auto_failover?sslmode=require'
+    """
+    conn = _connection(kwargs)
+    _check_no_password_in_uri("uri", uri)
+    _run(conn, ["enable", "monitor", *_pgdata(conn), uri])
+    return True
+
+
+def attach_monitor(uri, timeout=120, **kwargs):
+    """
+    The local node is registered with the monitor at ``uri``: when its
+    configuration names another monitor (or none), it is detached from that
+    one by force and registered with this one, then this waits until the new
+    monitor sees it in a settled state. Nothing happens when it is attached
+    already. Run it on the primary first, then on the secondaries.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.attach_monitor 'postgres://autoctl_node@mon2:5431/pg_auto_failover?sslmode=require'
+    """
+    _connection(kwargs)
+    _check_no_password_in_uri("uri", uri)
+    current = config_get("pg_autoctl.monitor", **kwargs)
+    name = config_get("pg_autoctl.name", **kwargs)
+    if current == uri:
+        return {"changed": False, "node": name, "monitor": uri}
+    if current != "PG_AUTOCTL_DISABLED":
+        disable_monitor(force=True, **kwargs)
+    enable_monitor(uri, **kwargs)
+    node = wait_node_state(name, sorted(SETTLED_STATES), timeout=timeout, **kwargs)
+    return {
+        "changed": True,
+        "node": name,
+        "monitor": {"old": redact(current), "new": uri},
+        "state": node["current_group_state"],
+    }
+
+
+def monitor_extension(require_current=False, **kwargs):
+    """
+    The pgautofailover extension on the monitor: the version installed in its
+    database and the version this host's pg_autoctl expects. After an upgrade
+    they must be equal (the monitor updates its extension when it restarts);
+    with ``require_current=True`` a difference is an error.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'pgfailover:role:monitor' pgfailover.monitor_extension
+    """
+    conn = _connection(kwargs)
+    installed = _monitor_psql(
+        conn, "SELECT extversion FROM pg_extension WHERE extname = 'pgautofailover'"
+    ).strip()
+    expected = version(**kwargs)["pgautofailover"]
+    if _check_bool("require_current", require_current) and installed != expected:
+        raise CommandExecutionError(
+            f"the monitor's pgautofailover extension is {installed or 'missing'} but pg_autoctl expects "
+            f"{expected}: restart the monitor's unit so that it updates the extension"
+        )
+    return {"installed": installed, "expected": expected, "current": installed == expected}
+
+
+def _promotable(node, primary_node):
+    return (
+        node is not primary_node
+        and node["candidate_priority"] > 0
+        and node["health"] == 1
+        and node["current_group_state"] == node["assigned_group_state"] == "secondary"
+    )
+
+
+def preflight(action, nodes=None, target=None, sync_standbys=None, formation=None, **kwargs):
+    """
+    Why a day-2 action would be unsafe now, as a list of sentences (empty when
+    it may go ahead). Orchestrations call it before changing anything.
+
+    action
+        ``switchover`` (to ``target`` when given), ``rolling`` (maintenance of
+        every node in turn, the primary after a switchover), ``remove``
+        (``nodes`` leave the formation) or ``replace`` (dead ``nodes`` are
+        dropped by force)
+    sync_standbys
+        the formation's number_sync_standbys once the action is done
+        (default: its current value)
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.preflight switchover target=node2
+        salt mon pgfailover.preflight remove nodes='[node3]'
+    """
+    _check_choice("action", action, ("switchover", "rolling", "remove", "replace"))
+    names = _name_list("nodes", nodes)
+    table = state(formation=formation, **kwargs)
+    if not table:
+        return ["the formation has no nodes"]
+    by_name = {node["nodename"]: node for node in table}
+    leader = next((n for n in table if n["assigned_group_state"] in WRITABLE_STATES), None)
+    sync = (
+        number_sync_standbys(formation=formation, **kwargs)
+        if sync_standbys is None
+        else _check_int("sync_standbys", sync_standbys, 0, 1000)
+    )
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        return [
+            f"node(s) {', '.join(unknown)} not registered in the formation; registered: {', '.join(by_name)}"
+        ]
+    if action == "switchover":
+        return _switchover_refusals(table, leader, target)
+    if action == "rolling":
+        return _rolling_refusals(table, leader, sync)
+    if action == "remove":
+        return _removal_refusals(table, leader, names, sync)
+    return _replacement_refusals(by_name, names)
+
+
+def _name_list(argument, names):
+    if names is None:
+        return []
+    if isinstance(names, str):
+        names = [part.strip() for part in names.strip("[]").split(",") if part.strip()]
+    return [_check_name(argument, name) for name in names]
+
+
+def _switchover_refusals(table, leader, target):
+    if not is_converged(table):
+        return ["the formation has not converged (" + format_state_table(table) + "): wait, then retry"]
+    if leader is None:
+        return ["the formation has no primary"]
+    if target is None:
+        if not any(_promotable(node, leader) for node in table):
+            return [
+                "no healthy secondary with candidate priority above 0 can take over: a switchover "
+                "would block writes"
+            ]
+        return []
+    node = next((n for n in table if n["nodename"] == target), None)
+    if node is None:
+        return [f"target {target} is not registered in the formation"]
+    if node is leader:
+        return [f"target {target} is the primary already"]
+    if not _promotable(node, leader):
+        return [
+            f"target {target} cannot be promoted: it must be a healthy secondary with candidate "
+            f"priority above 0 (it is {node['current_group_state']}, priority {node['candidate_priority']})"
+        ]
+    return []
+
+
+def _quorum_standbys(table, leader, leaving=()):
+    return [n for n in table if n is not leader and n["replication_quorum"] and n["nodename"] not in leaving]
+
+
+def _rolling_refusals(table, leader, sync):
+    problems = _switchover_refusals(table, leader, None)
+    standbys = _quorum_standbys(table, leader)
+    if sync and len(standbys) - 1 < sync:
+        problems.append(
+            f"number_sync_standbys is {sync} and {len(standbys)} standby(s) take part in the quorum: "
+            "one of them in maintenance would block writes; add a standby or lower number_sync_standbys"
+        )
+    return problems
+
+
+def _removal_refusals(table, leader, names, sync):
+    problems = []
+    if len(names) >= len(table):
+        problems.append("every node would leave the formation: use the clean orchestration for that")
+    if leader is not None and leader["nodename"] in names and len(names) < len(table):
+        problems.append(f"node {leader['nodename']} is the primary: switch over first, then remove it")
+    left = _quorum_standbys(table, leader, leaving=names)
+    if sync and len(left) < sync + 1:
+        problems.append(
+            f"after the removal {len(left)} standby(s) would take part in the quorum, and "
+            f"number_sync_standbys {sync} needs {sync + 1} (one more than it, so that losing one standby "
+            "does not block writes); lower number_sync_standbys first"
+        )
+    return problems
+
+
+def _replacement_refusals(by_name, names):
+    problems = []
+    for name in names:
+        node = by_name[name]
+        if node["assigned_group_state"] in WRITABLE_STATES:
+            problems.append(
+                f"node {name} is still the assigned primary: wait until the monitor has failed over"
+            )
+        elif node["health"] == 1:
+            problems.append(
+                f"node {name} is healthy: it is not dead; remove a live node with the scale orchestration"
+            )
+    return problems
 
 
 def set_candidate_priority(priority, name=None, **kwargs):

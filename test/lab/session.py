@@ -92,9 +92,11 @@ class Lab:
 
 
 def _minion_states(result):
-    """(step id, step, minion, state id, state) for every minion state of an orchestrate return."""
+    """(step id, step, minion, state id, state) for every minion state of an orchestrate's salt.state steps."""
     for steps in result["data"].values():
         for step_id, step in steps.items():
+            if not step_id.endswith("_|-state"):  # salt.function steps return values, not states
+                continue
             for minion, states in (step.get("changes", {}).get("ret") or {}).items():
                 for state_id, state in states.items() if isinstance(states, dict) else []:
                     yield step_id, step, minion, state_id, state

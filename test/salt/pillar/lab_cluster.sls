@@ -31,3 +31,7 @@ pgfailover:
     replicator: lab-replicator-Ue7w
     monitor: lab-monitor-Qo2x
     app: lab-app-Zi8v
+# Every host watches its node's state (the monitor's host has none: quiet).
+beacons:
+  pgfailover:
+    - interval: 1

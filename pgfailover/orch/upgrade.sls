@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# salt-run state.orchestrate pgfailover.orch.upgrade
+# pg_auto_failover (and PostgreSQL minor) upgrade in the order upstream
+# requires: the packages on every host first, then the monitor restarts (it
+# updates its extension), then each node restarts in a rolling maintenance
+# window (secondaries, then the primary after a switchover). Ends by checking
+# that the monitor's extension is the version every pg_autoctl expects.
+# Refused up front like rolling.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, formation, table, primary, hosted, everyone, refuse, preflight with context %}
+{{- preflight('rolling', {'formation': formation}) }}
+{%- set order = table | map(attribute='nodename') | reject('equalto', primary) | list + [primary] %}
+{%- set unknown = order | reject('in', hosted) | list %}
+{%- if unknown %}
+{{-   refuse('upgrade', ['no minion is known for node(s) ' ~ unknown | join(', ') ~ ': list them under pillar key pgfailover:nodes']) }}
+{%- endif %}
+{%- set prefix = 'pgfailover-orch-upgrade' %}
+
+{{ prefix }}-packages:
+  salt.state:
+    - tgt: {{ everyone | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.sync
+      - {{ tplroot }}.package.upgrade
+    - failhard: True
+
+{{ prefix }}-monitor-restart:
+  salt.function:
+    - name: service.restart
+    - tgt: {{ monitor_minion }}
+    - arg:
+      - {{ mapdata.monitor.unit }}
+    - failhard: True
+    - require:
+      - salt: {{ prefix }}-packages
+
+{{ prefix }}-monitor-ready:
+  salt.function:
+    - name: pgfailover.wait_monitor
+    - tgt: {{ monitor_minion }}
+    - kwarg:
+        timeout: 120
+    - failhard: True
+    - require:
+      - salt: {{ prefix }}-monitor-restart
+
+{%- set chain = {'step': prefix ~ '-monitor-ready'} %}
+{%- set work_sls = [] %}
+{%- set restart = True %}
+{%- include tplroot ~ '/orch/rolling.jinja' %}
+
+{{ prefix }}-versions:
+  salt.function:
+    - name: pgfailover.version
+    - tgt: {{ everyone | join(',') }}
+    - tgt_type: list
+    - failhard: True
+    - require:
+      - salt: {{ chain.step }}
+
+{{ prefix }}-monitor-extension-current:
+  salt.function:
+    - name: pgfailover.monitor_extension
+    - tgt: {{ monitor_minion }}
+    - failhard: True
+    - require:
+      - salt: {{ prefix }}-versions
+    - kwarg:
+        require_current: True

@@ -1,0 +1,115 @@
+"""
+A real client for failure tests and benchmarks: it commits numbered rows
+through a connection string as fast as it can, in a thread, and records every
+acknowledged commit and every failure, so a test can measure write downtime and
+check that no acknowledged row was lost.
+"""
+
+import itertools
+import threading
+import time
+
+import psycopg
+
+# libpq gives up on a connection attempt after connect_timeout seconds, and on
+# an established connection whose packets go unanswered (a partitioned host)
+# after tcp_user_timeout ms. No statement_timeout: cancelling a commit that
+# waits for a synchronous standby would report it committed locally only.
+CONNECT_OPTIONS = {"connect_timeout": 2, "tcp_user_timeout": 3000, "keepalives_idle": 1}
+
+
+class Writer:
+    """Commits rows (id, written_at) into ``table`` through ``conninfo`` until stopped."""
+
+    def __init__(self, conninfo, password, table, pause=0.02):
+        self.conninfo = conninfo
+        self.password = password
+        self.table = table
+        self.pause = pause
+        self.acknowledged = []  # ids whose COMMIT returned success
+        self.attempts = []  # (monotonic time, ok, error text or None)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"writer-{table}", daemon=True)
+
+    def connect(self):
+        return psycopg.connect(self.conninfo, password=self.password, autocommit=True, **CONNECT_OPTIONS)
+
+    def start(self):
+        with self.connect() as conn:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (id bigint PRIMARY KEY, written_at timestamptz)"
+            )
+        self._thread.start()
+        self.wait_for_commits(5)
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _loop(self):
+        conn = None
+        next_id = 1
+        while not self._stop.is_set():
+            row_id, next_id = next_id, next_id + 1
+            try:
+                if conn is None:
+                    conn = self.connect()
+                conn.execute(f"INSERT INTO {self.table} VALUES (%s, now())", (row_id,))
+            except psycopg.Error as exc:
+                self.attempts.append((time.monotonic(), False, str(exc).strip().splitlines()[0][:200]))
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                time.sleep(0.1)
+                continue
+            self.acknowledged.append(row_id)
+            self.attempts.append((time.monotonic(), True, None))
+            time.sleep(self.pause)
+        if conn is not None:
+            conn.close()
+
+    def wait_for_commits(self, count, timeout=120):
+        """Wait until ``count`` more commits have been acknowledged; return the seconds it took."""
+        started = time.monotonic()
+        goal = len(self.acknowledged) + count
+        while len(self.acknowledged) < goal:
+            if time.monotonic() - started > timeout:
+                raise AssertionError(
+                    f"{self.table}: no {count} commits within {timeout} s; last errors: "
+                    + "; ".join(str(a[2]) for a in self.attempts[-3:] if not a[1])
+                )
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def downtime(self, since=0.0):
+        """
+        Write downtime after ``since`` (monotonic): the longest time between two
+        acknowledged commits, counted from the last commit before the outage to
+        the first one after it, so that a commit left hanging counts too; up to
+        now when writes have not resumed. 0.0 without any failed attempt.
+        """
+        if not any(not ok and at >= since for at, ok, _ in self.attempts):
+            return 0.0
+        acks = [at for at, ok, _ in self.attempts if ok]
+        before = [at for at in acks if at < since][-1:]
+        times = before + [at for at in acks if at >= since] + [time.monotonic()]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+    def errors(self, since=0.0):
+        """The distinct error messages of failed attempts after ``since``."""
+        return sorted({error for at, ok, error in self.attempts if not ok and at >= since})
+
+    def missing(self, conninfo=None):
+        """Acknowledged ids that are not in the table now (read through ``conninfo``)."""
+        with psycopg.connect(
+            conninfo or self.conninfo, password=self.password, autocommit=True, **CONNECT_OPTIONS
+        ) as conn:
+            present = {row[0] for row in conn.execute(f"SELECT id FROM {self.table}")}
+        return sorted(set(self.acknowledged) - present)
