@@ -1739,6 +1739,22 @@ def reload_postgres(**kwargs):
 SECRET_CONFIG_KEYS = ("replication.password",)
 
 
+def reload_service(**kwargs):
+    """
+    Make the local running pg_autoctl service re-read its configuration
+    (``pg_autoctl reload``), after ``config_set`` for instance.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.reload_service
+    """
+    conn = _connection(kwargs)
+    _run(conn, ["reload", *_pgdata(conn)])
+    return True
+
+
 def config_set(key, value, **kwargs):
     """
     Set one ``section.option`` of the local pg_autoctl configuration. Secret

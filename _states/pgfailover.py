@@ -386,10 +386,13 @@ def maintenance(name, enabled=True, allow_failover=False, formation=None, **conn
     return ret
 
 
-def monitor_settings(name, settings, **conn):  # pylint: disable=redefined-outer-name
+def monitor_settings(name, settings, increase_only=False, **conn):  # pylint: disable=redefined-outer-name
     """
     The monitor's ``pgautofailover.*`` settings have these values (applied with
-    ALTER SYSTEM and a reload, no restart). ``name`` is a label.
+    ALTER SYSTEM and a reload, no restart). ``name`` is a label. With
+    ``increase_only: True`` only values above the current ones are applied
+    (the formula raises primary_demote_timeout before the nodes' timeouts
+    change, and lowers it only after).
 
     .. code-block:: yaml
 
@@ -402,22 +405,57 @@ def monitor_settings(name, settings, **conn):  # pylint: disable=redefined-outer
     ret = _ret(name)
     try:
         current = _module("monitor_settings", **conn)
-        ret["changes"] = {
-            key: {"old": current.get(key), "new": int(value)}
+        wanted = {
+            key: int(value)
             for key, value in settings.items()
             if current.get(key) != int(value)
+            and not (str(increase_only).lower() == "true" and int(value) < int(current.get(key) or 0))
         }
+        ret["changes"] = {key: {"old": current.get(key), "new": value} for key, value in wanted.items()}
         if not ret["changes"]:
             ret["comment"] = "The monitor settings are as asked."
             return ret
         if __opts__["test"]:
             ret.update(result=None, comment=f"Would set {', '.join(ret['changes'])}.")
             return ret
-        _module("set_monitor_settings", settings, **conn)
+        _module("set_monitor_settings", wanted, **conn)
     except (CommandExecutionError, SaltInvocationError, ValueError, AttributeError) as exc:
         ret["changes"] = {}
         return _fail(ret, f"The monitor settings could not be set: {exc}")
     ret["comment"] = f"Set {', '.join(ret['changes'])} and reloaded the monitor."
+    return ret
+
+
+def config_value(name, value, **conn):
+    """
+    The local instance's pg_autoctl configuration key ``name`` (``section.option``)
+    has ``value``; when it is set, the running service reloads its configuration.
+    Secret keys are refused (they belong in .pgpass).
+
+    .. code-block:: yaml
+
+        pgfailover-node-partition-timeout:
+          pgfailover.config_value:
+            - name: timeout.network_partition_timeout
+            - value: 2
+            - pgdata: /var/lib/postgresql/pgaf/pg1
+    """
+    ret = _ret(name)
+    try:
+        current = _module("config_get", name, **conn)
+        if str(current) == str(value):
+            ret["comment"] = f"{name} is {value}."
+            return ret
+        ret["changes"] = {name: {"old": current, "new": value}}
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"{name} would be set to {value}.")
+            return ret
+        _module("config_set", name, value, **conn)
+        _module("reload_service", **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"{name} could not be set: {exc}")
+    ret["comment"] = f"{name} set to {value}; the service reloaded its configuration."
     return ret
 
 

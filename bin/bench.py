@@ -2,10 +2,11 @@
 make bench: measure the lab, the execution module and the formula on this
 machine and record the numbers (not a test: nothing here passes or fails).
 
-    bin/bench.py [lab] [module] [formula] [--runs N] [--cold]
+    bin/bench.py [lab] [module] [formula] [failover] [--runs N] [--cold]
 
-Writes docs/benchmarks/results.json (merged by section) and regenerates
-docs/benchmarks/README.md with the machine, date and commit.
+Writes docs/benchmarks/results.json (merged by section), regenerates
+docs/benchmarks/README.md with the machine, date and commit, and draws the
+charts (docs/benchmarks/*.png).
 """
 
 import argparse
@@ -19,11 +20,13 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "test"))
 
+from bench import charts, failover  # noqa: E402
 from lab import hosts, image, master  # noqa: E402
 from lab.paths import CACHE  # noqa: E402
 from lab.session import Lab  # noqa: E402
@@ -138,44 +141,97 @@ def bench_module(lab, runs):
 # -- formula -------------------------------------------------------------
 
 
-def plain_bring_up(lab):
+def plain_bring_up(lab, nodes):
     """The cluster built by test/bench/plain_cluster.sh: install everywhere, monitor, primary, secondaries."""
 
     def on(host, *args):
         with open(PLAIN) as script:
             lab.run(host, "sh", "-s", "--", *args, stdin=script)
 
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda h: on(h, "install"), HOSTS))
+    with concurrent.futures.ThreadPoolExecutor(len(nodes) + 1) as pool:
+        list(pool.map(lambda h: on(h, "install"), ["mon", *nodes]))
     on("mon", "monitor", "mon")
-    on("pg1", "node", "pg1", "mon")
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda h: on(h, "node", h, "mon"), ("pg2", "pg3")))
-    on("mon", "converged", "3")
+    on(nodes[0], "node", nodes[0], "mon")
+    with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
+        list(pool.map(lambda h: on(h, "node", h, "mon"), nodes[1:]))
+    on("mon", "converged", str(len(nodes)))
 
 
-def formula_bring_up(lab):
-    lab.pillar(PILLAR)
-    result = lab.salt_run("state.orchestrate", "pgfailover.orch")
-    assert result["retcode"] == 0, "orchestrate failed"
+def fresh_hosts(lab, hosts_up):
+    lab.down()
+    lab.up(*hosts_up)
 
 
-def bench_formula(lab, runs):
-    formula, plain, rerun = [], [], []
-    for _ in range(runs):
-        lab.down()
-        lab.up(*HOSTS)
-        plain.append(timed(lambda: plain_bring_up(lab)))
-        lab.down()
-        lab.up(*HOSTS)
-        formula.append(timed(lambda: formula_bring_up(lab)))
-        rerun.append(timed(lambda: formula_bring_up(lab)))
+def bench_formula(lab, runs, workdir):
+    """Bring-up against cluster size (1 to 4 secondaries) and idempotent re-runs on 2 secondaries."""
+    scaling, rerun, highstate = {}, [], []
+    for secondaries in (1, 2, 3, 4):
+        nodes = [f"pg{i}" for i in range(1, secondaries + 2)]
+        plain, formula = [], []
+        for _ in range(runs):
+            fresh_hosts(lab, ["mon", *nodes])
+            plain.append(timed(lambda nodes=nodes: plain_bring_up(lab, nodes)))
+            fresh_hosts(lab, ["mon", *nodes])
+            failover.install_pillar(lab, workdir, nodes, sync_standbys=0 if secondaries == 1 else 1)
+            formula.append(timed(lambda: failover.orchestrate(lab)))
+            if secondaries == 2:
+                rerun.append(timed(lambda: failover.orchestrate(lab)))
+                highstate.append(timed(lambda: lab.salt("*", "state.highstate")))
+        scaling[str(secondaries)] = {
+            "plain_script": summary(plain),
+            "orchestrate": summary(formula),
+            "ratio": round(statistics.median(formula) / statistics.median(plain), 2),
+        }
+        print(f"bench: {secondaries} secondaries: {json.dumps(scaling[str(secondaries)])}", flush=True)
     return {
-        "bring_up_plain_script": summary(plain),
-        "bring_up_orchestrate": summary(formula),
-        "orchestrate_over_plain": round(statistics.median(formula) / statistics.median(plain), 2),
+        "bring_up_by_secondaries": scaling,
+        "bring_up_plain_script": scaling["2"]["plain_script"],
+        "bring_up_orchestrate": scaling["2"]["orchestrate"],
+        "orchestrate_over_plain": scaling["2"]["ratio"],
         "idempotent_orchestrate": summary(rerun),
+        "idempotent_highstate": summary(highstate),
     }
+
+
+# -- failover ------------------------------------------------------------
+
+SCENARIO_LABELS = {
+    "switchover": "switchover (`orch.switchover`)",
+    "rolling": "rolling maintenance of 3 nodes (`orch.rolling`)",
+    "primary_killed_default": "primary's host killed, profile default",
+    "primary_killed_fast": "primary's host killed, profile fast",
+    "primary_partitioned_fast": "primary partitioned, profile fast",
+}
+
+
+def bench_failover(lab, runs, workdir):
+    """Write downtime and lost rows per scenario; one timeline of a fast-profile failover."""
+    nodes = ["pg1", "pg2", "pg3"]
+    fresh_hosts(lab, ["mon", *nodes])
+    failover.install_pillar(lab, workdir, nodes, profile="default")
+    failover.orchestrate(lab)
+    plan = [
+        ("switchover", "default", lambda timeline: failover.switchover(lab)),
+        ("rolling", "default", lambda timeline: failover.rolling(lab)),
+        ("primary_killed_default", "default", lambda timeline: failover.kill_primary(lab)),
+        ("primary_killed_fast", "fast", lambda timeline: failover.kill_primary(lab, timeline)),
+        ("primary_partitioned_fast", "fast", lambda timeline: failover.partition_primary(lab)),
+    ]
+    scenarios, timeline, profile = {}, {}, "default"
+    for key, wanted_profile, run in plan:
+        if wanted_profile != profile:
+            failover.install_pillar(lab, workdir, nodes, profile=wanted_profile)
+            failover.orchestrate(lab)
+            profile = wanted_profile
+        measured = []
+        for attempt in range(runs):
+            measured.append(run(timeline if attempt == 0 and not timeline else None))
+        scenarios[key] = {
+            "downtime": summary([m["downtime"] for m in measured]),
+            "lost": sum(m["lost"] for m in measured),
+        }
+        print(f"bench: {key}: {json.dumps(scenarios[key])}", flush=True)
+    return {"scenarios": scenarios, "timeline": timeline}
 
 
 # -- report --------------------------------------------------------------
@@ -204,7 +260,17 @@ LABELS = {
         "bin/bench.py formula",
     ),
     "idempotent_orchestrate": ("formula", "idempotent re-run of orchestrate", "bin/bench.py formula"),
+    "idempotent_highstate": (
+        "formula",
+        "idempotent `state.highstate` on 4 hosts (converged)",
+        "bin/bench.py formula",
+    ),
 }
+
+
+def _cell(value):
+    unit = value["unit"]
+    return f"{value['median']} {unit} | {value['min']} {unit} | {value['max']} {unit} | {value['runs']}"
 
 
 def write_report(results):
@@ -221,15 +287,53 @@ def write_report(results):
     ]
     for section in ("lab", "module", "formula"):
         for key, value in results.get(section, {}).items():
-            if isinstance(value, dict):
+            if key in LABELS:
                 _, label, command = LABELS[key]
-                unit = value["unit"]
-                lines.append(
-                    f"| {section} | {label} | {value['median']} {unit} | {value['min']} {unit} | "
-                    f"{value['max']} {unit} | {value['runs']} | `{command}` |"
-                )
-            else:
+                lines.append(f"| {section} | {label} | {_cell(value)} | `{command}` |")
+            elif not isinstance(value, dict):
                 lines.append(f"| {section} | {key.replace('_', ' ')} | {value} | | | | |")
+    scaling = results.get("formula", {}).get("bring_up_by_secondaries")
+    if scaling:
+        lines += [
+            "",
+            "## Bring-up against cluster size (`bin/bench.py formula`)",
+            "",
+            "Bare hosts (packages from the lab's local repository) to a converged formation: monitor,",
+            "primary and N secondaries, the secondaries in parallel in both cases.",
+            "",
+            "| secondaries | orchestrate: median (min-max, runs) | plain script: median (min-max, runs) "
+            "| ratio |",
+            "|---|---|---|---|",
+        ]
+        for size in sorted(scaling, key=int):
+            row = scaling[size]
+            orch, plain = row["orchestrate"], row["plain_script"]
+            lines.append(
+                f"| {size} | {orch['median']} s ({orch['min']}-{orch['max']}, {orch['runs']}) | "
+                f"{plain['median']} s ({plain['min']}-{plain['max']}, {plain['runs']}) | {row['ratio']}x |"
+            )
+        lines += ["", "![bring-up](bring_up.png)"]
+    scenarios = results.get("failover", {}).get("scenarios")
+    if scenarios:
+        lines += [
+            "",
+            "## Write downtime (`bin/bench.py failover`)",
+            "",
+            "A client (psycopg) commits numbered rows through the formation URI",
+            "(target_session_attrs=read-write, TLS, password) while the scenario runs; downtime is the time",
+            "from the last acknowledged commit before the outage to the first one after it; lost rows are",
+            "acknowledged commits missing afterwards.",
+            "Cluster: monitor, primary, 2 secondaries, number_sync_standbys 1.",
+            "",
+            "| scenario | median | min | max | runs | acknowledged rows lost |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, label in SCENARIO_LABELS.items():
+            if key in scenarios:
+                lines.append(f"| {label} | {_cell(scenarios[key]['downtime'])} | {scenarios[key]['lost']} |")
+        lines += ["", "![write downtime](downtime.png)"]
+    if results.get("failover", {}).get("timeline"):
+        lines += ["", "![failover timeline](failover_timeline.png)"]
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -238,7 +342,7 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("sections", nargs="*", default=["lab", "module", "formula"])
+    parser.add_argument("sections", nargs="*", default=["lab", "module", "formula", "failover"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="also rebuild the image and repository")
     args = parser.parse_args()
@@ -256,6 +360,7 @@ def main():
         commit=commit.stdout.strip(),
     )
     lab = Lab(log=lambda *_: None)
+    workdir = tempfile.mkdtemp(prefix="pgfailover-bench-")
     try:
         for section in args.sections:
             print(f"bench: {section}", flush=True)
@@ -267,12 +372,16 @@ def main():
             elif section == "module":
                 results["module"] = bench_module(lab, args.runs)
             elif section == "formula":
-                results["formula"] = bench_formula(lab, args.runs)
+                results["formula"] = bench_formula(lab, args.runs, workdir)
+            elif section == "failover":
+                results["failover"] = bench_failover(lab, args.runs, workdir)
             print(json.dumps(results[section], indent=1), flush=True)
     finally:
         lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
+    charts.draw_all(results, SCENARIO_LABELS, OUT)
     write_report(results)
 
 

@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 # On the monitor: the formation has converged with every node the pillar
-# lists, then its number_sync_standbys is set (once it is safe), then a final
-# check that fails loudly with the state table.
+# lists, then its number_sync_standbys and the failover profile's monitor
+# settings are set (aggressive timings only once the formation is stable, and
+# after the nodes' own timeouts), then a final check that fails loudly with
+# the state table.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- set conn = dict(mapdata.conn, pgdata=mapdata.monitor.pgdata) %}
@@ -29,6 +31,16 @@ pgfailover-formation-init-settings:
     - require:
       - pgfailover: pgfailover-formation-init-converged
 
+pgfailover-formation-init-failover-profile:
+  pgfailover.monitor_settings:
+    - name: {{ mapdata.failover.profile }}
+    - settings: {{ mapdata.failover_monitor | json }}
+{%- for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+    - require:
+      - pgfailover: pgfailover-formation-init-converged
+
 pgfailover-formation-init-final-check:
   pgfailover.converged:
     - name: {{ mapdata.formation }}
@@ -39,3 +51,4 @@ pgfailover-formation-init-final-check:
 {%- endfor %}
     - require:
       - pgfailover: pgfailover-formation-init-settings
+      - pgfailover: pgfailover-formation-init-failover-profile

@@ -53,3 +53,18 @@ pgfailover-monitor-init-autoctl-node-password:
     - require:
       - pgfailover: pgfailover-monitor-init-ready
 {%- endif %}
+
+{#- A longer primary_demote_timeout is always safe: it goes first, before the
+    nodes' timeouts change; shorter values wait for the formation step. #}
+
+pgfailover-monitor-init-demote-timeout-raised-first:
+  pgfailover.monitor_settings:
+    - name: primary_demote_timeout
+    - settings:
+        primary_demote_timeout: {{ mapdata.failover_monitor.primary_demote_timeout }}
+    - increase_only: True
+{%- for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
+    - require:
+      - pgfailover: pgfailover-monitor-init-ready

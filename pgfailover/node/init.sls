@@ -50,6 +50,16 @@ include:
     - require:
       - service: {{ prefix }}-service
 
+{{ prefix }}-network-partition-timeout:
+  pgfailover.config_value:
+    - name: timeout.network_partition_timeout
+    - value: {{ mapdata.network_partition_timeout }}
+{%-   for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+    - require:
+      - pgfailover: {{ prefix }}-ready
+
 {%-   if mapdata.auth != 'trust' %}
 {%-     for role, key in (('pgautofailover_replicator', 'replicator'), ('pgautofailover_monitor', 'monitor')) %}
 

@@ -26,7 +26,8 @@
 {{-   refuse('replace_monitor', ['node(s) ' ~ silent | join(', ') ~ ' did not report their local state: every node listed must be up']) }}
 {%- endif %}
 {%- if primaries | length != 1 %}
-{{-   refuse('replace_monitor', [(primaries | length) ~ ' node(s) report themselves primary (' ~ primaries | map(attribute='name') | join(', ') ~ '), expected exactly one']) }}
+{%-   set names = primaries | map(attribute='name') | join(', ') %}
+{{-   refuse('replace_monitor', [(primaries | length) ~ ' node(s) report themselves primary (' ~ names ~ '), expected exactly one']) }}
 {%- endif %}
 {%- set primary = primaries[0] %}
 {%- set prefix = 'pgfailover-orch-replace-monitor' %}

@@ -12,11 +12,12 @@
 {%- set dead = salt['pillar.get']('replace_node:dead', []) %}
 {%- set dead = [dead] if dead is string else dead %}
 {%- if not dead %}
-{{-   refuse('replace_node', ['pillar key replace_node:dead must name the dead node(s), for example pillar=\'{"replace_node": {"dead": ["pg3"]}}\'']) }}
+{{-   refuse('replace_node', ['pillar key replace_node:dead must list the dead node(s) by name']) }}
 {%- endif %}
 {%- set still_listed = dead | select('in', pillar_nodes) | list %}
 {%- if still_listed %}
-{{-   refuse('replace_node', ['node(s) ' ~ still_listed | join(', ') ~ ' still listed under pillar key pgfailover:nodes: replace them there by the new node(s) first']) }}
+{%-   set names = still_listed | join(', ') %}
+{{-   refuse('replace_node', ['node(s) ' ~ names ~ ' still listed under pillar key pgfailover:nodes: replace them there first']) }}
 {%- endif %}
 {%- set dropping = dead | select('in', registered) | list %}
 {%- if dropping %}

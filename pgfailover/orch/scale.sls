@@ -22,7 +22,8 @@
 {{-   preflight('remove', {'nodes': leaving, 'sync_standbys': mapdata.number_sync_standbys, 'formation': formation}) }}
 {%-   set unknown = leaving | reject('in', hosted) | list %}
 {%-   if unknown %}
-{{-     refuse('scale', ['no minion carries the pgfailover grain of node(s) ' ~ unknown | join(', ') ~ ': drop them with pgfailover.orch.replace_node if their host is gone']) }}
+{%-     set names = unknown | join(', ') %}
+{{-     refuse('scale', ['no minion carries the pgfailover grain of node(s) ' ~ names ~ ': if their host is gone, use pgfailover.orch.replace_node']) }}
 {%-   endif %}
 {%- endif %}
 {%- set prefix = 'pgfailover-orch-scale' %}
@@ -33,7 +34,7 @@
 {%-   set host = hosted[name] %}
 {%-   set step = prefix ~ '-leave-' ~ name %}
 {%-   set clean_pillar = {'pgfailover': {'nodes': [{'name': name, 'minion': host.minion, 'pgdata': host.pgdata}],
-                                         'clean': {'remove_data': remove_data, 'remove_packages': False}}} %}
+                                         'clean': {'remove_data': remove_data, 'remove_packages': False} } } %}
 
 {{ step }}:
   salt.state:

@@ -23,8 +23,11 @@ CLUSTER = {
 }
 
 
-def show_sls(tmp_path, minion_id, pillar, grains, sls="pgfailover"):
-    """state.show_sls compiled by salt-call --local with these grains and pillar."""
+def show_sls(tmp_path, minion_id, pillar, grains, sls="pgfailover", expect_error=False):
+    """
+    state.show_sls compiled by salt-call --local with these grains and pillar;
+    with ``expect_error``, the render error's text instead.
+    """
     pillar_dir = tmp_path / "pillar"
     pillar_dir.mkdir(exist_ok=True)
     (pillar_dir / "top.sls").write_text("base:\n  '*':\n    - cluster\n")
@@ -49,6 +52,9 @@ def show_sls(tmp_path, minion_id, pillar, grains, sls="pgfailover"):
         text=True,
         timeout=120,
     )
+    if expect_error:
+        assert result.returncode != 0, result.stdout
+        return result.stdout + result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)["local"]
 
@@ -146,3 +152,46 @@ def test_kitchen_suite_files_exist_and_render(tmp_path, suite):
     high = show_sls(tmp_path, f"{suite}-{platform}", pillar, {"os_family": "Debian", "os": "Debian"})
     assert "pgfailover-monitor-init-present" in high
     assert {"pgfailover-node-init-node1-present", "pgfailover-node-init-node2-present"} <= set(high)
+
+
+DEBIAN = {"os_family": "Debian", "os": "Debian", "osfinger": "Debian-12"}
+
+
+def test_the_fast_profile_sets_monitor_keepers_and_wal_sender_timeout_together(tmp_path):
+    pillar = {
+        "pgfailover": {**CLUSTER, "monitor": {"minion": "pg1", "port": 5431}, "failover": {"profile": "fast"}}
+    }
+    high = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.node")
+    assert args_of(high, "pgfailover-node-init-pg1-network-partition-timeout")["value"] == 2
+    settings_file = args_of(high, "pgfailover-node-init-pg1-settings")["context"]["settings"]
+    assert settings_file["wal_sender_timeout"] == "2000ms"
+    formation = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.formation")
+    settings = args_of(formation, "pgfailover-formation-init-failover-profile")["settings"]
+    assert settings["primary_demote_timeout"] == 5000 and settings["health_check_period"] == 1000
+    monitor = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.monitor")
+    first = args_of(monitor, "pgfailover-monitor-init-demote-timeout-raised-first")
+    assert first["increase_only"] is True and first["settings"] == {"primary_demote_timeout": 5000}
+
+
+@pytest.mark.parametrize(
+    ("failover", "settings", "named"),
+    [
+        ({"profile": "quick"}, {}, "pgfailover:failover:profile is quick; allowed: default, fast"),
+        ({"monitor": {"health_check_perod": 1000}}, {}, "unknown setting(s) health_check_perod"),
+        (
+            {"monitor": {"primary_demote_timeout": "soon"}},
+            {},
+            "pgfailover:failover:monitor:primary_demote_timeout",
+        ),
+        ({"network_partition_timeout": 0}, {}, "pgfailover:failover:network_partition_timeout is 0"),
+        ({"profile": "fast", "network_partition_timeout": 20}, {}, "two nodes could be writable at once"),
+        ({"monitor": {"primary_demote_timeout": 20000}}, {}, "primary_demote_timeout (20000 ms"),
+        ({}, {"wal_sender_timeout": "30s"}, "wal_sender_timeout (30000 ms"),
+        ({}, {"wal_sender_timeout": "soon"}, "pgfailover:postgresql:settings:wal_sender_timeout is soon"),
+    ],
+)
+def test_failover_timings_that_could_leave_two_writable_nodes_are_refused(
+    tmp_path, failover, settings, named
+):
+    pillar = {"pgfailover": {**CLUSTER, "failover": failover, "postgresql": {"settings": settings}}}
+    assert named in show_sls(tmp_path, "pg1", pillar, DEBIAN, expect_error=True)

@@ -181,6 +181,31 @@ def test_monitor_settings_state(states, modules, formation):
     )
 
 
+def test_monitor_settings_increase_only_never_lowers(states, modules, formation):
+    args = {"increase_only": True, "pgdata": formation.monitor}
+    lower = states.pgfailover.monitor_settings("demote", settings={"primary_demote_timeout": 5000}, **args)
+    assert lower.result is True and lower.changes == {}
+    raised = states.pgfailover.monitor_settings("demote", settings={"primary_demote_timeout": 31000}, **args)
+    assert raised.changes == {"primary_demote_timeout": {"old": 30000, "new": 31000}}
+    assert modules.pgfailover.monitor_settings(pgdata=formation.monitor)["primary_demote_timeout"] == 31000
+    states.pgfailover.monitor_settings(
+        "demote", settings={"primary_demote_timeout": 30000}, pgdata=formation.monitor
+    )
+
+
+def test_config_value_sets_a_key_and_the_running_service_takes_it(states, modules, formation):
+    conn = {"pgdata": formation.nodes["node2"]["pgdata"]}
+    key = "timeout.network_partition_timeout"
+    predicted = states.pgfailover.config_value(key, 7, test=True, **conn)
+    assert predicted.result is None and predicted.changes == {key: {"old": 20, "new": 7}}
+    ret = states.pgfailover.config_value(key, 7, **conn)
+    assert ret.result is True and modules.pgfailover.config_get(key, **conn) == 7
+    assert states.pgfailover.config_value(key, 7, **conn).changes == {}
+    assert states.pgfailover.config_value(key, 20, **conn).changes == {key: {"old": 7, "new": 20}}
+    secret = states.pgfailover.config_value("replication.password", "x", **conn)
+    assert secret.result is False and "secret" in secret.comment
+
+
 def test_node_absent_refuses_the_primary(states, formation):
     ret = states.pgfailover.node_absent("node1", pgdata=formation.nodes["node1"]["pgdata"])
     assert ret.result is False and "switchover" in ret.comment and ret.changes == {}

@@ -17,6 +17,23 @@ import psycopg
 # waits for a synchronous standby would report it committed locally only.
 CONNECT_OPTIONS = {"connect_timeout": 2, "tcp_user_timeout": 3000, "keepalives_idle": 1}
 
+# Write downtime (seconds) per scenario of a test run, for its summary.
+DOWNTIMES = {}
+
+
+def client_uri(uri, address_of, user):
+    """
+    A formation URI (``postgres://h1:p,h2:p/db?...``) with ``user`` and each
+    host name replaced by ``address_of(host)``, for a client outside the hosts'
+    name resolution.
+    """
+    _, rest = uri.split("://", 1)
+    hosts, tail = rest.split("/", 1)
+    by_address = ",".join(
+        f"{address_of(host.rsplit(':', 1)[0])}:{host.rsplit(':', 1)[1]}" for host in hosts.split(",")
+    )
+    return f"postgresql://{user}@{by_address}/{tail}"
+
 
 class Writer:
     """Commits rows (id, written_at) into ``table`` through ``conninfo`` until stopped."""

@@ -6,6 +6,7 @@ even when tests fail.
 
 import pytest
 
+from helpers.writer import DOWNTIMES
 from lab.session import Lab, unavailable_reason
 
 pytestmark = pytest.mark.lab
@@ -51,3 +52,11 @@ def killed(lab):
     for name in down:
         if name not in lab.running():
             lab.start(name)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The write downtime each failure or day-2 scenario of this run measured."""
+    if DOWNTIMES:
+        terminalreporter.section("write downtime (s), last commit before to first commit after")
+        for scenario, seconds in DOWNTIMES.items():
+            terminalreporter.write_line(f"{scenario:24} {seconds:6.2f}")

@@ -92,7 +92,7 @@ class Lab:
 
 
 def _minion_states(result):
-    """(step id, step, minion, state id, state) for every minion state of an orchestrate's salt.state steps."""
+    """(step id, step, minion, state id, state) for each minion state of an orchestrate's salt.state steps."""
     for steps in result["data"].values():
         for step_id, step in steps.items():
             if not step_id.endswith("_|-state"):  # salt.function steps return values, not states

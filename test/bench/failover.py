@@ -1,0 +1,147 @@
+"""
+Write downtime on the lab, for bin/bench.py: a real client writes through the
+formation URI while a scenario runs (switchover, rolling maintenance, the
+primary's host killed under each failover profile, the primary partitioned),
+and the downtime and lost acknowledged rows of every run are recorded; one
+failover is also recorded as a timeline of every node's state.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import yaml
+
+from helpers.writer import Writer, client_uri
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
+APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
+HOSTS = ("mon", "pg1", "pg2", "pg3")
+WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
+SHOW_STATE = (
+    "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
+    "pg_autoctl show state --json --pgdata /var/lib/postgresql/pgaf/monitor"
+)
+
+
+def install_pillar(lab, workdir, nodes, profile=None, sync_standbys=1):
+    """The lab pillar with these nodes and, when given, a failover profile."""
+    with open(PILLAR) as f:
+        data = yaml.safe_load(f)
+    data["pgfailover"]["nodes"] = [{"name": name} for name in nodes]
+    data["pgfailover"]["number_sync_standbys"] = sync_standbys
+    if profile:
+        data["pgfailover"]["failover"] = {"profile": profile}
+    path = os.path.join(workdir, "lab_cluster.sls")
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f)
+    lab.pillar(path)
+
+
+def orchestrate(lab, name="pgfailover.orch", pillar=None):
+    args = ["state.orchestrate", name] + ([f"pillar={json.dumps(pillar)}"] if pillar else [])
+    result = lab.salt_run(*args, check=False)
+    if not result or result.get("retcode", 1) != 0:
+        raise RuntimeError(f"{name} failed: {json.dumps(result)[:2000]}")
+    return result
+
+
+def table(lab):
+    return json.loads(lab.run("mon", "sh", "-c", SHOW_STATE).stdout)
+
+
+def primary(lab):
+    return next(n["nodename"] for n in table(lab) if n["assigned_group_state"] in WRITABLE)
+
+
+def converged(lab, nodes=3, timeout=300):
+    args = (f"timeout={timeout}", f"expect_nodes={nodes}")
+    lab.salt("mon", "pgfailover.wait_converged", *args, timeout=timeout + 30)
+
+
+def writer(lab, scenario):
+    uri = lab.salt("mon", "pgfailover.uri")["mon"]["formation"]
+    table_name = f"bench_{scenario}_{time.time_ns()}"
+    return Writer(client_uri(uri, lab.address, "app"), APP_PASSWORD, table=table_name)
+
+
+class Timeline:
+    """Every node's current and assigned state, read from the monitor every 0.25 s."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.samples = []  # (monotonic, {node: [current, assigned, health]})
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                rows = json.loads(self.lab.run("mon", "sh", "-c", SHOW_STATE, timeout=10).stdout)
+                self.samples.append(
+                    (
+                        time.monotonic(),
+                        {
+                            r["nodename"]: [r["current_group_state"], r["assigned_group_state"], r["health"]]
+                            for r in rows
+                        },
+                    )
+                )
+            except (OSError, ValueError, RuntimeError, subprocess.SubprocessError):
+                pass  # a sample lost while the monitor is busy is only a gap in the chart
+            time.sleep(0.25)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def relative_to(self, origin):
+        return [{"t": round(at - origin, 3), "nodes": nodes} for at, nodes in self.samples]
+
+
+def _measure(lab, scenario, act, recover, timeline=None):
+    """Run ``act`` under writes; return downtime, lost rows (and the timeline when asked)."""
+    converged(lab)
+    with writer(lab, scenario) as client:
+        since = time.monotonic()
+        if timeline is not None:
+            with Timeline(lab) as states:
+                act()
+                client.wait_for_commits(20, timeout=240)
+                time.sleep(2)
+            timeline.update(
+                scenario=scenario, samples=states.relative_to(since), downtime=client.downtime(since)
+            )
+        else:
+            act()
+            client.wait_for_commits(20, timeout=240)
+        downtime = client.downtime(since)
+        recover()
+        converged(lab)
+        client.wait_for_commits(10)
+    return {"downtime": downtime, "lost": len(client.missing())}
+
+
+def kill_primary(lab, timeline=None):
+    victim = primary(lab)
+    return _measure(lab, "kill", lambda: lab.kill(victim), lambda: lab.start(victim), timeline)
+
+
+def partition_primary(lab):
+    victim = primary(lab)
+    return _measure(lab, "partition", lambda: lab.partition(victim), lambda: lab.heal(victim))
+
+
+def switchover(lab):
+    return _measure(lab, "switchover", lambda: orchestrate(lab, "pgfailover.orch.switchover"), lambda: None)
+
+
+def rolling(lab):
+    return _measure(lab, "rolling", lambda: orchestrate(lab, "pgfailover.orch.rolling"), lambda: None)

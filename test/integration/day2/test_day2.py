@@ -1,0 +1,386 @@
+"""
+Day 2 on real hosts, with a real client writing all along: the day-2
+orchestrations (switchover, rolling, scale, replace_node, replace_monitor,
+upgrade), cluster_status, grains and the beacon, and the failures a cluster
+must survive (primary killed or partitioned, secondary killed, monitor
+killed). Every acknowledged commit must still be there afterwards; each
+scenario's write downtime is recorded and printed at the end of the run.
+
+The tests share one cluster and run in file order; each starts by waiting for
+a converged formation.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+from helpers.writer import DOWNTIMES, Writer, client_uri
+from lab import master
+from lab.session import orchestrate_failures
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
+APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
+WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
+
+
+class Cluster:
+    """The pillar the lab's master serves and what the tests ask of the cluster."""
+
+    def __init__(self, lab, workdir):
+        self.lab = lab
+        self.workdir = workdir
+        self.monitor = "mon"
+        self.nodes = ["pg1", "pg2", "pg3"]
+
+    def install_pillar(self, nodes=None, monitor=None):
+        with open(PILLAR) as f:
+            data = yaml.safe_load(f)
+        nodes = self.nodes if nodes is None else nodes
+        data["pgfailover"]["nodes"] = [{"name": name} for name in nodes]
+        data["pgfailover"]["monitor"]["minion"] = monitor or self.monitor
+        path = os.path.join(self.workdir, "lab_cluster.sls")
+        with open(path, "w") as f:
+            yaml.safe_dump(data, f)
+        self.lab.pillar(path)
+
+    def orchestrate(self, name, pillar=None):
+        args = ["state.orchestrate", name] + ([f"pillar={json.dumps(pillar)}"] if pillar else [])
+        return self.lab.salt_run(*args, check=False)
+
+    def orchestrate_ok(self, name, pillar=None):
+        result = self.orchestrate(name, pillar)
+        assert result and result.get("retcode", 1) == 0, (
+            orchestrate_failures(result) or json.dumps(result)[:3000]
+        )
+        return result
+
+    def call(self, function, *args, timeout=120):
+        return self.lab.salt(self.monitor, function, *args, timeout=timeout)[self.monitor]
+
+    def table(self):
+        return {node["nodename"]: node for node in self.call("pgfailover.state")}
+
+    def primary(self):
+        return self.call("pgfailover.primary")["nodename"]
+
+    def converged(self, nodes=None, timeout=240):
+        expected = len(nodes or self.nodes)
+        self.call(
+            "pgfailover.wait_converged",
+            f"timeout={timeout}",
+            f"expect_nodes={expected}",
+            timeout=timeout + 30,
+        )
+        table = self.table()
+        assert sorted(table) == sorted(nodes or self.nodes)
+        return table
+
+    def secondaries(self):
+        return [name for name, node in self.table().items() if node["assigned_group_state"] not in WRITABLE]
+
+    def writer(self, scenario):
+        """A writer through the formation URI (target_session_attrs=read-write), by address."""
+        uri = client_uri(self.call("pgfailover.uri")["formation"], self.lab.address, "app")
+        return Writer(uri, APP_PASSWORD, table=f"writes_{scenario}")
+
+
+def step_return(result, step):
+    """What the salt.function step named ``step`` returned, by minion."""
+    for steps in result["data"].values():
+        for step_id, value in steps.items():
+            if step_id.split("_|-")[1] == step:
+                return value["changes"]["ret"]
+    raise AssertionError(f"no step {step} in {list(next(iter(result['data'].values())))}")
+
+
+def refusal(result):
+    """The render error of a refused orchestration."""
+    assert result.get("retcode") != 0
+    (errors,) = result["data"].values()
+    assert isinstance(errors, list), errors
+    return " ".join(errors)
+
+
+def record(scenario, writer, since):
+    DOWNTIMES[scenario] = round(writer.downtime(since), 2)
+    assert writer.missing() == [], f"{scenario}: acknowledged rows lost"
+
+
+class RoleSampler:
+    """Asks every node's PostgreSQL, from inside its host, whether it is writable, over and over."""
+
+    def __init__(self, lab, nodes):
+        self.lab = lab
+        self.nodes = nodes
+        self.sweeps = []  # (time, {node: 'writable' | 'standby' | 'down'})
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _role(self, node):
+        result = self.lab.run(
+            node, "runuser", "-u", "postgres", "--", "psql", "-p", "5432", "-Atc",
+            "SELECT pg_is_in_recovery()", check=False, timeout=10,
+        )  # fmt: skip
+        return {"f": "writable", "t": "standby"}.get(result.stdout.strip(), "down")
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.sweeps.append((time.monotonic(), {node: self._role(node) for node in self.nodes}))
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def writable_counts(self):
+        return [sum(role == "writable" for role in roles.values()) for _, roles in self.sweeps]
+
+    def first(self, node, role, since=0.0):
+        return next((at for at, roles in self.sweeps if at >= since and roles[node] == role), None)
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, tmp_path_factory):
+    lab.down()  # fresh hosts: an earlier module may have left data directories behind
+    lab.up("mon", "pg1", "pg2", "pg3")
+    cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
+    cluster.install_pillar()
+    cluster.orchestrate_ok("pgfailover.orch")
+    return cluster
+
+
+def test_grains_target_roles_and_cluster_status_is_one_line_per_node(lab, cluster):
+    cluster.converged()
+    assert set(lab.salt("pgfailover:role:monitor", "test.true", tgt_type="grain")) == {"mon"}
+    assert set(lab.salt("pgfailover:role:node", "test.true", tgt_type="grain")) == {"pg1", "pg2", "pg3"}
+    assert lab.salt("pgfailover:name:pg2", "grains.get", "pgfailover:formation", tgt_type="grain") == {
+        "pg2": "default"
+    }
+    lines = lab.salt("pg3", "pgfailover.cluster_status")["pg3"]  # from any node, not only the monitor
+    assert sorted(line.split()[:5] for line in lines) == [
+        ["pg1", "pg1:5432", "primary", "healthy", "primary/primary"],
+        ["pg2", "pg2:5432", "standby", "healthy", "secondary/secondary"],
+        ["pg3", "pg3:5432", "standby", "healthy", "secondary/secondary"],
+    ]
+    assert all(line.split()[5] == "lag" for line in lines)
+
+
+def test_switchover_to_a_named_node_under_writes_and_the_beacon_sees_it(lab, cluster):
+    cluster.converged()
+    events = subprocess.Popen(
+        master.cli_argv("salt-run", ["state.event", "salt/beacon/pg2/pgfailover/state/primary", "count=1"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        with cluster.writer("switchover") as writer:
+            since = time.monotonic()
+            result = cluster.orchestrate_ok("pgfailover.orch.switchover", {"switchover": {"to": "pg2"}})
+            writer.wait_for_commits(20)
+        moved = step_return(result, "pgfailover-orch-switchover-perform")["mon"]
+        assert (moved["old_primary"], moved["new_primary"]) == ("pg1", "pg2")
+        assert cluster.primary() == "pg2"
+        record("switchover", writer, since)
+        out, _ = events.communicate(timeout=60)
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+    assert "salt/beacon/pg2/pgfailover/state/primary" in out
+    assert '"previous_current_group_state"' in out
+
+
+def test_switchover_to_the_primary_is_refused_before_anything_changes(lab, cluster):
+    cluster.converged()
+    before = cluster.table()
+    message = refusal(cluster.orchestrate("pgfailover.orch.switchover", {"switchover": {"to": "pg2"}}))
+    assert "switchover refused, nothing was changed: target pg2 is the primary already" in message
+    assert {n: s["current_group_state"] for n, s in cluster.table().items()} == {
+        n: s["current_group_state"] for n, s in before.items()
+    }
+
+
+def test_rolling_maintenance_under_writes_does_the_work_on_every_node_in_maintenance(lab, cluster):
+    cluster.converged()
+    primary = cluster.primary()
+    with cluster.writer("rolling") as writer:
+        since = time.monotonic()
+        result = cluster.orchestrate_ok("pgfailover.orch.rolling", {"rolling": {"sls": ["lab_patch"]}})
+        writer.wait_for_commits(20)
+    steps = [step_id.split("_|-")[1] for step_id in next(iter(result["data"].values()))]
+    assert steps.index(f"pgfailover-orch-rolling-{primary}-switchover") > max(
+        steps.index(f"pgfailover-orch-rolling-{name}-converged") for name in cluster.nodes if name != primary
+    ), "the primary goes last, after a switchover"
+    for name in cluster.nodes:
+        marker = lab.run(name, "cat", "/var/tmp/pgfailover-rolling-patch").stdout.strip()
+        assert marker == f"{name} maintenance"
+    assert cluster.primary() != primary
+    cluster.converged()
+    record("rolling", writer, since)
+
+
+def test_scale_adds_a_node_refuses_an_unsafe_removal_and_removes_keeping_data(lab, cluster):
+    cluster.converged()
+    lab.up("pg4")
+    cluster.install_pillar(nodes=[*cluster.nodes, "pg4"])
+    cluster.orchestrate_ok("pgfailover.orch.scale")
+    assert cluster.converged(nodes=[*cluster.nodes, "pg4"])["pg4"]["current_group_state"] == "secondary"
+
+    # number_sync_standbys 1 needs two standbys: pg3 and pg4 cannot both leave.
+    survivors = [name for name in cluster.nodes if name != "pg3" or cluster.primary() == "pg3"][:2]
+    cluster.install_pillar(nodes=survivors)
+    message = refusal(cluster.orchestrate("pgfailover.orch.scale"))
+    assert "number_sync_standbys 1 needs 2" in message
+    assert len(cluster.table()) == 4
+
+    cluster.install_pillar()
+    cluster.orchestrate_ok("pgfailover.orch.scale")
+    cluster.converged()
+    assert lab.run(
+        "pg4", "systemctl", "is-active", "pgautofailover-node-pg4", check=False
+    ).stdout.strip() != ("active")
+    assert (
+        lab.run("pg4", "test", "-f", "/var/lib/postgresql/pgaf/pg4/PG_VERSION", check=False).returncode == 0
+    )
+    assert lab.salt("pg4", "grains.get", "pgfailover")["pg4"] == ""
+
+
+@pytest.mark.slow
+def test_a_killed_secondary_does_not_stop_writes_and_rejoins(lab, cluster, killed):
+    cluster.converged()
+    victim = cluster.secondaries()[0]
+    with cluster.writer("secondary_killed") as writer:
+        since = time.monotonic()
+        killed(victim)
+        time.sleep(15)  # past the monitor's detection
+        writer.wait_for_commits(50)
+        lab.start(victim)
+        cluster.converged()
+        writer.wait_for_commits(20)
+    record("secondary_killed", writer, since)
+    assert DOWNTIMES["secondary_killed"] < 5, writer.errors(since)
+
+
+@pytest.mark.slow
+def test_a_killed_monitor_does_not_stop_writes_and_the_cluster_carries_on(lab, cluster, killed):
+    cluster.converged()
+    with cluster.writer("monitor_killed") as writer:
+        since = time.monotonic()
+        killed("mon")
+        time.sleep(15)
+        writer.wait_for_commits(50)
+        lab.start("mon")
+        cluster.converged()
+        writer.wait_for_commits(20)
+    record("monitor_killed", writer, since)
+    assert DOWNTIMES["monitor_killed"] < 2, writer.errors(since)
+
+
+@pytest.mark.slow
+def test_a_killed_primary_fails_over_without_losing_a_commit_and_rejoins(lab, cluster, killed):
+    cluster.converged()
+    victim = cluster.primary()
+    with cluster.writer("primary_killed") as writer:
+        since = time.monotonic()
+        killed(victim)
+        writer.wait_for_commits(20, timeout=180)
+        record("primary_killed", writer, since)
+        assert cluster.primary() != victim
+        lab.start(victim)
+        table = cluster.converged()
+        assert table[victim]["current_group_state"] == "secondary"
+        writer.wait_for_commits(20)
+    assert writer.missing() == []
+
+
+@pytest.mark.slow
+def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(lab, cluster, partitioned):
+    cluster.converged()
+    victim = cluster.primary()
+    with RoleSampler(lab, cluster.nodes) as roles, cluster.writer("primary_partitioned") as writer:
+        since = time.monotonic()
+        partitioned(victim)
+        writer.wait_for_commits(20, timeout=180)
+        record("primary_partitioned", writer, since)
+        lab.heal(victim)
+        table = cluster.converged()
+        writer.wait_for_commits(20)
+    assert table[victim]["current_group_state"] == "secondary"
+    overlaps = [
+        (round(at - since, 1), sweep)
+        for at, sweep in roles.sweeps
+        if list(sweep.values()).count("writable") > 1
+    ]
+    assert overlaps == [], f"two writable nodes at once (seconds after the partition): {overlaps[:5]}"
+    promoted = next(name for name, node in table.items() if node["current_group_state"] == "primary")
+    stopped_writing = roles.first(victim, "down", since) or roles.first(victim, "standby", since)
+    assert stopped_writing is not None and stopped_writing < roles.first(promoted, "writable", since)
+    assert writer.missing() == []
+
+
+@pytest.mark.slow
+def test_replace_node_drops_a_dead_host_by_force_and_a_new_host_joins(lab, cluster):
+    cluster.converged()
+    dead = cluster.secondaries()[0]
+    lab.kill(dead)  # stays down: its node is gone for good
+    deadline = time.monotonic() + 120
+    while cluster.table()[dead]["health"] == 1 and time.monotonic() < deadline:
+        time.sleep(1)
+    lab.up("pg5")
+    cluster.nodes = [name for name in cluster.nodes if name != dead] + ["pg5"]
+    cluster.install_pillar()
+    with cluster.writer("replace_node") as writer:
+        since = time.monotonic()
+        cluster.orchestrate_ok("pgfailover.orch.replace_node", {"replace_node": {"dead": [dead]}})
+        table = cluster.converged()
+        writer.wait_for_commits(20)
+    assert table["pg5"]["current_group_state"] == "secondary" and dead not in table
+    record("replace_node", writer, since)
+
+
+@pytest.mark.slow
+def test_replace_monitor_online_while_writes_go_on(lab, cluster):
+    cluster.converged()
+    lab.kill("mon")  # the old monitor is lost
+    lab.up("mon2")
+    cluster.monitor = "mon2"
+    cluster.install_pillar()
+    # The old monitor is gone, so the formation URI comes from the pillar's nodes.
+    hosts = ",".join(f"{lab.address(name)}:5432" for name in cluster.nodes)
+    uri = f"postgresql://app@{hosts}/appdb?target_session_attrs=read-write&sslmode=require"
+    writer = Writer(uri, APP_PASSWORD, table="writes_replace_monitor")
+    with writer:
+        since = time.monotonic()
+        result = cluster.orchestrate_ok("pgfailover.orch.replace_monitor")
+        table = cluster.converged()
+        writer.wait_for_commits(20)
+    assert step_return(result, f"pgfailover-orch-replace-monitor-attach-{cluster.primary()}")
+    assert {node["current_group_state"] for node in table.values()} == {"primary", "secondary"}
+    record("replace_monitor", writer, since)
+    for name in cluster.nodes:
+        assert "mon2:5431" in lab.salt(name, "pgfailover.config_get", "pg_autoctl.monitor")[name]
+
+
+def test_upgrade_restarts_monitor_then_nodes_and_checks_versions(lab, cluster):
+    cluster.converged()
+    with cluster.writer("upgrade") as writer:
+        since = time.monotonic()
+        result = cluster.orchestrate_ok("pgfailover.orch.upgrade")
+        writer.wait_for_commits(20)
+    versions = step_return(result, "pgfailover-orch-upgrade-versions")
+    assert len({v["pg_autoctl"] for v in versions.values()}) == 1 and len(versions) == 1 + len(cluster.nodes)
+    extension = step_return(result, "pgfailover-orch-upgrade-monitor-extension-current")[cluster.monitor]
+    assert extension["current"] is True
+    cluster.converged()
+    record("upgrade", writer, since)
