@@ -441,6 +441,8 @@ def config_value(name, value, **conn):
             - pgdata: /var/lib/postgresql/pgaf/pg1
     """
     ret = _ret(name)
+    if str(name).endswith(".password"):
+        return _fail(ret, f"{name} holds a secret: it belongs in the service user's .pgpass, not in a state")
     try:
         current = _module("config_get", name, **conn)
         if str(current) == str(value):

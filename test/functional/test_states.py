@@ -196,13 +196,13 @@ def test_monitor_settings_increase_only_never_lowers(states, modules, formation)
 def test_config_value_sets_a_key_and_the_running_service_takes_it(states, modules, formation):
     conn = {"pgdata": formation.nodes["node2"]["pgdata"]}
     key = "timeout.network_partition_timeout"
-    predicted = states.pgfailover.config_value(key, 7, test=True, **conn)
+    predicted = states.pgfailover.config_value(key, value=7, test=True, **conn)
     assert predicted.result is None and predicted.changes == {key: {"old": 20, "new": 7}}
-    ret = states.pgfailover.config_value(key, 7, **conn)
+    ret = states.pgfailover.config_value(key, value=7, **conn)
     assert ret.result is True and modules.pgfailover.config_get(key, **conn) == 7
-    assert states.pgfailover.config_value(key, 7, **conn).changes == {}
-    assert states.pgfailover.config_value(key, 20, **conn).changes == {key: {"old": 7, "new": 20}}
-    secret = states.pgfailover.config_value("replication.password", "x", **conn)
+    assert states.pgfailover.config_value(key, value=7, **conn).changes == {}
+    assert states.pgfailover.config_value(key, value=20, **conn).changes == {key: {"old": 7, "new": 20}}
+    secret = states.pgfailover.config_value("replication.password", value="x", **conn)
     assert secret.result is False and "secret" in secret.comment
 
 
