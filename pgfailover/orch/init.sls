@@ -6,6 +6,8 @@
 # A re-run on a converged cluster changes nothing and never demotes or
 # re-creates anything: the primary step targets the node that is primary now.
 {%- set tplroot = tpldir.split('/')[0] %}
+{#- map.jinja validates the pillar: a bad one stops here, before any host changes. #}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- set cluster = salt['pillar.get']('pgfailover', {}) %}
 {%- set monitor_minion = cluster.get('monitor', {}).get('minion') %}
 {%- set node_minions = [] %}

@@ -33,7 +33,9 @@
 {%- for name in leaving %}
 {%-   set host = hosted[name] %}
 {%-   set step = prefix ~ '-leave-' ~ name %}
+{#-   The leaving node alone (sync standbys unset: one node has none to count). #}
 {%-   set clean_pillar = {'pgfailover': {'nodes': [{'name': name, 'minion': host.minion, 'pgdata': host.pgdata}],
+                                         'number_sync_standbys': None,
                                          'clean': {'remove_data': remove_data, 'remove_packages': False} } } %}
 
 {{ step }}:

@@ -19,6 +19,7 @@ CLUSTER = {
     "nodes": [{"name": "pg1"}, {"name": "pg2"}],
     "dbname": "appdb",
     "app": {"owner": "app", "cidrs": ["10.0.0.0/24"]},
+    "ssl": {"mode": "self-signed"},
     "passwords": {"autoctl_node": "a" * 12, "replicator": "r" * 12, "monitor": "m" * 12, "app": "p" * 12},
 }
 
@@ -126,9 +127,8 @@ def test_clean_removes_data_only_when_the_pillar_says_so(tmp_path):
     assert args_of(removed, "pgfailover-node-clean-pg1-dropped")["destroy"] is True
     assert args_of(removed, "pgfailover-node-clean-pg1-data")["name"] == "/var/lib/postgresql/pgaf/pg1"
     as_text = {"pgfailover": {**CLUSTER, "clean": {"remove_data": "yes"}}}
-    assert "pgfailover-node-clean-pg1-data" not in show_sls(
-        tmp_path, "pg1", as_text, grains, sls="pgfailover.clean"
-    )
+    refused = show_sls(tmp_path, "pg1", as_text, grains, sls="pgfailover.clean", expect_error=True)
+    assert "pillar key pgfailover:clean:remove_data is 'yes'; allowed: true or false" in refused
 
 
 def kitchen_suites():
@@ -176,8 +176,12 @@ def test_the_fast_profile_sets_monitor_keepers_and_wal_sender_timeout_together(t
 @pytest.mark.parametrize(
     ("failover", "settings", "named"),
     [
-        ({"profile": "quick"}, {}, "pgfailover:failover:profile is quick; allowed: default, fast"),
-        ({"monitor": {"health_check_perod": 1000}}, {}, "unknown setting(s) health_check_perod"),
+        ({"profile": "quick"}, {}, "pgfailover:failover:profile is 'quick'; allowed: default, fast"),
+        (
+            {"monitor": {"health_check_perod": 1000}},
+            {},
+            "health_check_perod is unknown; did you mean health_check_period?",
+        ),
         (
             {"monitor": {"primary_demote_timeout": "soon"}},
             {},
@@ -187,7 +191,7 @@ def test_the_fast_profile_sets_monitor_keepers_and_wal_sender_timeout_together(t
         ({"profile": "fast", "network_partition_timeout": 20}, {}, "two nodes could be writable at once"),
         ({"monitor": {"primary_demote_timeout": 20000}}, {}, "primary_demote_timeout (20000 ms"),
         ({}, {"wal_sender_timeout": "30s"}, "wal_sender_timeout (30000 ms"),
-        ({}, {"wal_sender_timeout": "soon"}, "pgfailover:postgresql:settings:wal_sender_timeout is soon"),
+        ({}, {"wal_sender_timeout": "soon"}, "pgfailover:postgresql:settings:wal_sender_timeout is 'soon'"),
     ],
 )
 def test_failover_timings_that_could_leave_two_writable_nodes_are_refused(

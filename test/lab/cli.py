@@ -16,6 +16,7 @@ def up(names, log=print):
     network.ensure_bridge()
     image.build_repo(log)
     master.start()
+    master.sync_modules()
     for name in names:
         if not hosts.is_running(name):
             log(f"lab: booting {name} ({hosts.address(name)})")

@@ -29,7 +29,8 @@ cachedir: {MASTER}/cache
 sock_dir: {MASTER}/sock
 pidfile: {MASTER}/salt-master.pid
 log_file: {MASTER}/master.log
-log_level_logfile: info
+# Debug: the secret tests search this log for passwords.
+log_level_logfile: debug
 file_roots:
   base:
     - {REPO}
@@ -72,6 +73,19 @@ def start():
     log.close()
     with open(PID_FILE, "w") as f:
         f.write(str(process.pid))
+
+
+def sync_modules():
+    """
+    The formula's execution modules on the master too: orchestrations render
+    map.jinja there, which validates the pillar with pgfailover_pillar.
+    """
+    subprocess.run(
+        cli_argv("salt-run", ["saltutil.sync_modules", "--out=quiet"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def stop(timeout=5):

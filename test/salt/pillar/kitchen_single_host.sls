@@ -29,4 +29,4 @@ pgfailover:
     autoctl_node: kitchen-autoctl-node
     replicator: kitchen-replicator
     monitor: kitchen-monitor
-    app: kitchen-app
+    app: kitchen-app-Wq4e

@@ -1,0 +1,125 @@
+"""
+Bad pgfailover pillars, each with the words its refusal must contain: shared
+by the validator's unit tests and the lab test that proves nothing changed on
+a host when one of them is applied.
+"""
+
+import copy
+import os
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
+
+
+def good():
+    """The lab's valid pillar (its pgfailover key)."""
+    with open(LAB_PILLAR) as f:
+        return yaml.safe_load(f)["pgfailover"]
+
+
+def _set(path, value):
+    def change(cluster):
+        *parents, last = path.split(":")
+        target = cluster
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target.setdefault(key, {})
+        if value is DELETE:
+            target.pop(last, None)
+        elif isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+
+    return change
+
+
+DELETE = object()
+
+# (id, change, words the refusal names)
+CASES = [
+    (
+        "unknown-top-key",
+        _set("monitr", {"minion": "mon"}),
+        "pgfailover:monitr is unknown; did you mean monitor?",
+    ),
+    (
+        "unknown-node-key",
+        _set("nodes:0:candidate_prio", 10),
+        "pgfailover:nodes:0:candidate_prio is unknown; did you mean candidate_priority?",
+    ),
+    ("no-monitor", _set("monitor", DELETE), "pgfailover:monitor:minion is missing"),
+    (
+        "two-monitors",
+        _set("monitor", [{"minion": "mon"}, {"minion": "pg1"}]),
+        "pgfailover:monitor lists 2 monitors",
+    ),
+    ("no-nodes", _set("nodes", []), "pgfailover:nodes is missing or empty"),
+    ("node-without-name", _set("nodes:1", {"minion": "pg2"}), "pgfailover:nodes:1:name is missing"),
+    (
+        "node-bad-address",
+        _set("nodes:0:hostname", "pg 1"),
+        "pgfailover:nodes:0:hostname is 'pg 1'; allowed: a host name",
+    ),
+    ("duplicate-names", _set("nodes:1", {"name": "pg1"}), "names pg1 more than once"),
+    ("duplicate-address", _set("nodes:1:hostname", "pg1"), "give pg1:5432 to more than one instance"),
+    (
+        "duplicate-port-on-host",
+        _set("nodes:1", {"name": "pg2", "minion": "mon", "port": 5431}),
+        "on minion mon with port 5431",
+    ),
+    (
+        "priority-above-100",
+        _set("nodes:0:candidate_priority", 101),
+        "pgfailover:nodes:0:candidate_priority is 101; allowed: a whole number from 0 to 100",
+    ),
+    ("priority-negative", _set("nodes:2:candidate_priority", -1), "candidate_priority is -1"),
+    (
+        "too-many-sync-standbys",
+        _set("number_sync_standbys", 2),
+        "pgfailover:number_sync_standbys is 2; allowed: at most 1",
+    ),
+    (
+        "sync-standby-without-eligible",
+        _set("nodes:2:candidate_priority", 0),
+        "number_sync_standbys is 1; allowed: at most 0",
+    ),
+    (
+        "auth-with-skip-pg-hba",
+        _set("skip_pg_hba", True),
+        "pgfailover:auth and pgfailover:skip_pg_hba are both set",
+    ),
+    ("unknown-auth", _set("auth", "scram"), "pgfailover:auth is 'scram'; allowed: trust, scram-sha-256"),
+    ("no-ssl-choice", _set("ssl", DELETE), "pgfailover:ssl:mode is missing"),
+    (
+        "half-a-certificate-set",
+        _set("ssl", {"mode": "ca", "ca_file": "/etc/ssl/ca.pem"}),
+        "not server_cert, server_key",
+    ),
+    ("bad-cidr", _set("app:cidrs", ["10.147.0.0/33"]), "pgfailover:app:cidrs:0 is '10.147.0.0/33'"),
+    ("missing-password", _set("passwords:replicator", DELETE), "pgfailover:passwords:replicator is missing"),
+    (
+        "short-password",
+        _set("passwords:monitor", "short"),
+        "pgfailover:passwords:monitor is too short (5 characters)",
+    ),
+    ("version-not-packaged", _set("postgresql_version", 11), "pgfailover:postgresql_version is 11"),
+    ("bad-port", _set("monitor:port", 70000), "pgfailover:monitor:port is 70000"),
+    (
+        "unknown-profile",
+        _set("failover", {"profile": "quick"}),
+        "pgfailover:failover:profile is 'quick'; allowed: default, fast",
+    ),
+    (
+        "unsafe-timeouts",
+        _set("failover", {"profile": "fast", "network_partition_timeout": 20}),
+        "two nodes could be writable at once",
+    ),
+]
+
+
+def broken(change):
+    cluster = copy.deepcopy(good())
+    change(cluster)
+    return cluster
