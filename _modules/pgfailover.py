@@ -1504,10 +1504,30 @@ def set_number_sync_standbys(number, formation=None, **kwargs):
     conn = _connection(kwargs)
     value = _check_int("number", number, 0, 100)
     formation = _check_name("formation", formation or conn["formation"])
+    # The monitor refuses while the primary is applying settings (after a
+    # previous change, say): wait until it has settled.
+    _wait_primary_settled(formation, 60, kwargs)
     # `pg_autoctl set formation number-sync-standbys --formation F N` of 2.0
     # misreads N; the monitor's own function does the same work.
     _monitor_psql(conn, f"SELECT pgautofailover.set_formation_number_sync_standbys('{formation}', {value});")
     return {"number-sync-standbys": value}
+
+
+def _wait_primary_settled(formation, timeout, kwargs):
+    """Poll until the primary reports and is assigned primary or wait_primary (other nodes may be down)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = state(formation=formation, **kwargs)
+        if any(
+            n["current_group_state"] == n["assigned_group_state"] in ("primary", "wait_primary", "single")
+            for n in nodes
+        ):
+            return
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(
+                f"the primary did not settle within {timeout} s: " + format_state_table(nodes)
+            )
+        time.sleep(0.5)
 
 
 def number_sync_standbys(formation=None, **kwargs):

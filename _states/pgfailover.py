@@ -255,11 +255,13 @@ def _converge_node_properties(ret, conn, candidate_priority, replication_quorum,
     return ret
 
 
-def node_absent(name, destroy=False, formation=None, **conn):
+def node_absent(name, destroy=False, formation=None, allow_last_standby=False, **conn):
     """
     Node ``name`` (the local instance at ``pgdata``) is dropped from the
     monitor. Its data directory stays unless ``destroy`` is True. Refused while
-    the node is the primary of a group that has other nodes: switch over first.
+    the node is the primary of a group that has other nodes (switch over
+    first), and for the last standby in the replication quorum unless
+    ``allow_last_standby`` is True.
 
     .. code-block:: yaml
 
@@ -284,6 +286,13 @@ def node_absent(name, destroy=False, formation=None, **conn):
                 f"Node {name} is the primary; dropping it would stop writes. Run a switchover "
                 "first (salt MONITOR pgfailover.switchover), then drop it.",
             )
+        if _last_standby(entry, nodes) and not allow_last_standby:
+            return _fail(
+                ret,
+                f"Node {name} is the last standby of the primary: without it the primary has no "
+                "synchronous copy and no failover target. Add a standby first, or set "
+                "allow_last_standby (pillar pgfailover:clean:allow_last_standby: true) to drop it anyway.",
+            )
         keep = "and its data directory removed" if destroy else "(data directory kept)"
         ret["changes"] = {"node": {"old": name, "new": None}, "destroyed": bool(destroy)}
         if __opts__["test"]:
@@ -295,6 +304,20 @@ def node_absent(name, destroy=False, formation=None, **conn):
         return _fail(ret, f"Node {name} could not be dropped: {exc}")
     ret["comment"] = f"Node {name} was dropped {keep}."
     return ret
+
+
+def _last_standby(entry, nodes):
+    """True when ``entry`` is the only standby left in the replication quorum."""
+    if entry["assigned_group_state"] in ("primary", "wait_primary") or not entry["replication_quorum"]:
+        return False
+    others = [
+        n
+        for n in nodes
+        if n is not entry
+        and n["replication_quorum"]
+        and n["assigned_group_state"] not in ("primary", "wait_primary")
+    ]
+    return len(nodes) > 1 and not others
 
 
 def formation_present(name, kind="pgsql", dbname="postgres", number_sync_standbys=None, **conn):

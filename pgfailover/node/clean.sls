@@ -14,6 +14,7 @@
   pgfailover.node_absent:
     - name: {{ node.name }}
     - destroy: {{ remove_data }}
+    - allow_last_standby: {{ mapdata.clean.get('allow_last_standby', False) is sameas true }}
     - pgdata: {{ node.pgdata }}
 {%-   for key, value in mapdata.conn.items() %}
     - {{ key }}: {{ value }}

@@ -17,8 +17,9 @@
 {%- set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}
 {%- set primary_minion = minion_of.get(current.nodename) if current is mapping else None %}
 {%- set secondary_minions = node_minions | reject('equalto', primary_minion) | list %}
-{#- An orchestrate-time override of pgfailover:clean (pillar=...) reaches the hosts. #}
-{%- set clean_pillar = {'pgfailover': {'clean': cluster.get('clean', {}) } } %}
+{#- An orchestrate-time override of pgfailover:clean (pillar=...) reaches the
+    hosts; every node leaves, so the last standby may too. #}
+{%- set clean_pillar = {'pgfailover': {'clean': dict(cluster.get('clean', {}), allow_last_standby=True) } } %}
 
 {%- if secondary_minions %}
 

@@ -213,6 +213,9 @@ def test_node_absent_refuses_the_primary(states, formation):
 
 def test_node_absent_drops_and_keeps_data(states, modules, formation, node3):
     conn = {"pgdata": node3["pgdata"]}
+    monitor = {"pgdata": formation.monitor}
+    modules.pgfailover.set_number_sync_standbys(1, **monitor)  # two standbys: node2, node3
+    modules.pgfailover.wait_converged(timeout=60, **monitor)
     predicted = states.pgfailover.node_absent("node3", test=True, **conn)
     assert predicted.result is None and "data directory kept" in predicted.comment
     ret = states.pgfailover.node_absent("node3", **conn)
@@ -223,6 +226,14 @@ def test_node_absent_drops_and_keeps_data(states, modules, formation, node3):
     assert os.path.exists(os.path.join(node3["pgdata"], "PG_VERSION"))
     again = states.pgfailover.node_absent("node3", **conn)
     assert again.result is True and again.changes == {}
+    # The monitor lowered number_sync_standbys itself; node2 is now the last standby.
+    assert modules.pgfailover.number_sync_standbys(**monitor) == 0
+    node2 = {"pgdata": formation.nodes["node2"]["pgdata"]}
+    last = states.pgfailover.node_absent("node2", **node2)
+    assert last.result is False and "last standby of the primary" in last.comment, last.comment
+    assert "node2" in [n["nodename"] for n in modules.pgfailover.state(**monitor)]
+    allowed = states.pgfailover.node_absent("node2", allow_last_standby=True, test=True, **node2)
+    assert allowed.result is None and "would be dropped" in allowed.comment
 
 
 def test_role_present_reads_the_password_from_pillar(loaders, states, modules, formation):

@@ -221,7 +221,8 @@ def _configure_host(name, root):
         root,
         "/etc/salt/minion.d/lab.conf",
         f"# Written by the lab.\nmaster: {BRIDGE_ADDRESS}\nid: {name}\n"
-        "acceptance_wait_time: 1\nrandom_reauth_delay: 0\nauth_tries: 20\n",
+        "acceptance_wait_time: 1\nrandom_reauth_delay: 0\nauth_tries: 20\n"
+        "# Debug: the secret tests search this log for passwords.\nlog_level_logfile: debug\n",
     )
     # Sorts before the image's 80-container-host0.network, so DHCP never wins.
     _write(

@@ -21,7 +21,7 @@ import yaml
 
 from helpers.writer import DOWNTIMES, Writer, client_uri
 from lab import master
-from lab.session import orchestrate_failures
+from lab.session import SaltError, orchestrate_changes, orchestrate_failures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
@@ -150,13 +150,48 @@ class RoleSampler:
 
 
 @pytest.fixture(scope="module")
-def cluster(lab, tmp_path_factory):
+def cluster_hosts(lab, tmp_path_factory):
+    """Bare hosts and the pillar; the first test builds the cluster (the others rebuild it if it failed)."""
     lab.down()  # fresh hosts: an earlier module may have left data directories behind
     lab.up("mon", "pg1", "pg2", "pg3")
     cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
     cluster.install_pillar()
-    cluster.orchestrate_ok("pgfailover.orch")
     return cluster
+
+
+@pytest.fixture
+def cluster(cluster_hosts):
+    """The cluster, converged (orchestrated again if an earlier test left it unbuilt)."""
+    try:
+        cluster_hosts.converged(timeout=30)
+    except SaltError:
+        cluster_hosts.orchestrate_ok("pgfailover.orch")
+        cluster_hosts.converged()
+    return cluster_hosts
+
+
+def test_an_orchestration_cut_short_by_a_power_cut_is_run_again_and_finishes(lab, cluster_hosts):
+    """pg3 loses power while pg_autoctl is creating its node; a second run completes the cluster."""
+    cluster = cluster_hosts
+    outcome = {}
+    run = threading.Thread(target=lambda: outcome.update(first=cluster.orchestrate("pgfailover.orch")))
+    run.start()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.is_alive():
+        creating = lab.run("pg3", "pgrep", "-f", "pg_autoctl create postgres", check=False)
+        if creating.returncode == 0:
+            break
+        time.sleep(0.2)
+    assert run.is_alive(), "the orchestration ended before pg3 began creating its node"
+    lab.kill("pg3")
+    run.join(timeout=600)
+    assert outcome["first"].get("retcode") != 0, "a run that lost a host mid-way must fail"
+    lab.start("pg3")
+    cluster.orchestrate_ok("pgfailover.orch")
+    table = cluster.converged()
+    assert table["pg3"]["current_group_state"] == "secondary"
+    again = cluster.orchestrate_ok("pgfailover.orch")
+    assert orchestrate_changes(again) == []
 
 
 def test_grains_target_roles_and_cluster_status_is_one_line_per_node(lab, cluster):

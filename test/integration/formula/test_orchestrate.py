@@ -4,17 +4,23 @@ cluster, a client through the formation URI with TLS and a password,
 idempotent re-runs (highstate, test mode, orchestrate), and a reboot.
 """
 
+import json
 import os
 import time
 
 import pytest
+import yaml
 
+from helpers.cmdlines import CommandLines
+from lab.paths import MASTER
 from lab.session import SaltError, orchestrate_changes, orchestrate_failures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 HOSTS = ("mon", "pg1", "pg2", "pg3")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
+with open(PILLAR) as _f:
+    SECRETS = list(yaml.safe_load(_f)["pgfailover"]["passwords"].values())
 
 
 def orchestrate(lab):
@@ -37,10 +43,11 @@ def cluster(lab):
         assert lab.run(host, "test", "-e", "/usr/bin/pg_autoctl", check=False).returncode == 1
     lab.pillar(PILLAR)
     started = time.monotonic()
-    result = orchestrate(lab)
+    with CommandLines() as cmdlines:
+        result = orchestrate(lab)
     print(f"orchestrate from bare hosts: {time.monotonic() - started:.1f} s")
     lab.run("mon", "sh", "-c", "umask 077; cat > /root/.pgpass", input=f"*:*:appdb:app:{APP_PASSWORD}\n")
-    return result
+    return {"result": result, "cmdlines": cmdlines}
 
 
 def state_table(lab):
@@ -58,6 +65,30 @@ def test_orchestrate_builds_a_converged_cluster(lab, cluster):
         n["health"] == 1 and n["current_group_state"] == n["assigned_group_state"] for n in nodes.values()
     )
     assert lab.salt_call("mon", "pgfailover.number_sync_standbys")["local"] == 1
+
+
+def test_no_password_on_a_command_line_in_a_log_the_job_cache_or_a_return(lab, cluster):
+    """The lab pillar's passwords, searched for everywhere the orchestration could have put them."""
+    cmdlines = cluster["cmdlines"]
+    # The sampler saw the run: pg_autoctl's own commands on the hosts are there.
+    assert cmdlines.containing(["pg_autoctl create postgres"]) and len(cmdlines.seen) > 100
+    assert cmdlines.containing(SECRETS) == []
+    assert not any(secret in json.dumps(cluster["result"]) for secret in SECRETS)
+    master_files = [os.path.join(MASTER, "master.log")] + [
+        os.path.join(root, name)
+        for root, _, names in os.walk(os.path.join(MASTER, "cache", "jobs"))
+        for name in names
+    ]
+    assert len(master_files) > 10
+    for path in master_files:
+        with open(path, "rb") as f:
+            content = f.read()
+        assert not any(secret.encode() in content for secret in SECRETS), path
+    for host in HOSTS:
+        assert lab.run(host, "test", "-s", "/var/log/salt/minion").returncode == 0
+        for secret in SECRETS:
+            found = lab.run(host, "grep", "-rlF", secret, "/var/log/salt", "/var/cache/salt", check=False)
+            assert found.returncode == 1, (host, found.stdout)
 
 
 def test_units_are_enabled_and_running(lab, cluster):
@@ -101,6 +132,25 @@ def test_a_wrong_password_is_refused(lab, cluster):
         "postgres://app@pg1:5432/appdb?sslmode=require", "-c", "SELECT 1", check=False,
     )  # fmt: skip
     assert result.returncode != 0 and "password authentication failed" in result.stderr
+
+
+def test_no_password_no_tls_or_a_server_from_another_ca_are_refused(lab, cluster):
+    app = "postgres://app@pg1:5432/appdb"
+
+    def connect(uri, *env):
+        return lab.run("mon", "env", *env, "psql", "-w", "-Atq", uri, "-c", "SELECT 1", check=False)
+
+    assert connect(f"{app}?sslmode=require").stdout.strip() == "1"  # the right password, over TLS
+    no_password = connect(f"{app}?sslmode=require", "PGPASSFILE=/nonexistent")
+    assert no_password.returncode != 0 and "no password supplied" in no_password.stderr
+    no_tls = connect(f"{app}?sslmode=disable")
+    assert no_tls.returncode != 0 and "no encryption" in no_tls.stderr
+    lab.run(
+        "mon", "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=other-ca", "-keyout", "/root/other-ca.key", "-out", "/root/other-ca.crt",
+    )  # fmt: skip
+    other_ca = connect(f"{app}?sslmode=verify-full&sslrootcert=/root/other-ca.crt")
+    assert other_ca.returncode != 0 and "certificate verify failed" in other_ca.stderr
 
 
 def test_no_trust_left_for_local_or_loopback_connections(lab, cluster):
