@@ -1588,6 +1588,47 @@ def create_formation(name, kind="pgsql", dbname="postgres", **kwargs):
     return True
 
 
+def system_identifier(**kwargs):
+    """
+    The database system identifier of the local data directory (from
+    ``pg_controldata``), or None when it holds no initialised cluster.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.system_identifier
+    """
+    conn = _connection(kwargs)
+    pgdata = _pgdata(conn)[1]
+    if not os.path.exists(os.path.join(pgdata, "global", "pg_control")):
+        return None
+    result = _run_as_service_user(conn, [os.path.join(conn["bindir"], "pg_controldata"), pgdata])
+    match = re.search(r"^Database system identifier:\s*(\d+)", result["stdout"], re.MULTILINE)
+    return int(match.group(1)) if result["retcode"] == 0 and match else None
+
+
+def formation_system_identifiers(formation=None, **kwargs):
+    """
+    The system identifiers the monitor has recorded for the nodes of a
+    formation (one for a healthy formation; empty before its first node).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.formation_system_identifiers
+    """
+    conn = _connection(kwargs)
+    formation = _check_name("formation", formation or conn["formation"])
+    rows = _monitor_psql(
+        conn,
+        "SELECT DISTINCT sysidentifier FROM pgautofailover.node "
+        f"WHERE formationid = '{formation}' AND sysidentifier IS NOT NULL AND sysidentifier <> 0",
+    )
+    return sorted(int(line) for line in rows.split() if line.strip())
+
+
 def in_recovery(**kwargs):
     """
     True when the local instance is a standby (in recovery), False on a

@@ -215,12 +215,31 @@ def _create_node(ret, conn, **create):
         "candidate_priority": create["candidate_priority"],
         "replication_quorum": create["replication_quorum"],
     }
+    foreign = _foreign_data(conn, create["formation"])
+    if foreign:
+        ret["changes"] = {}
+        return _fail(ret, f"Node {name} is not created: {foreign}")
     if __opts__["test"]:
         ret.update(result=None, comment=f"Node {name} would be {action} and registered with the monitor.")
         return ret
     _module("create_postgres", name, **create, **conn)
     ret["comment"] = f"Node {name} was {action} and registered with the monitor."
     return ret
+
+
+def _foreign_data(conn, formation):
+    """Why the data directory belongs to another cluster than the formation's, or None."""
+    local = _module("system_identifier", **conn)
+    if local is None:
+        return None
+    known = _module("formation_system_identifiers", formation=formation, **conn)
+    if known and local not in known:
+        return (
+            f"{conn.get('pgdata')} already holds a PostgreSQL cluster with system identifier {local}, and "
+            f"the formation's is {', '.join(map(str, known))}: it belongs to another cluster. Move it away "
+            "(or remove it) and run again; nothing was changed."
+        )
+    return None
 
 
 def _converge_node_properties(ret, conn, candidate_priority, replication_quorum, formation):

@@ -1,10 +1,11 @@
 """The state module against a real monitor and nodes: test mode, create, re-run, change, removal."""
 
 import os
+import subprocess
 
 import pytest
 
-from helpers.local_cluster import NODE_OPTIONS, free_port
+from helpers.local_cluster import BINDIR, NODE_OPTIONS, free_port
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,21 @@ def test_node_present_reports_a_quorum_change_the_monitor_refuses(states, module
     assert ret.result is False and "replication quorum" in ret.comment
     node = next(n for n in modules.pgfailover.state(pgdata=formation.monitor) if n["nodename"] == "node3")
     assert node["replication_quorum"] is True
+
+
+def test_node_present_refuses_a_data_directory_of_another_cluster(states, modules, formation, local_cluster):
+    foreign = local_cluster.pgdata("foreign")
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", f"{BINDIR}/initdb", "-D", foreign, "-A", "peer"],
+        check=True,
+        capture_output=True,
+    )
+    args = {**node3_args(formation), "port": free_port(), "pgdata": foreign}
+    ret = states.pgfailover.node_present("foreign", **args)
+    assert ret.result is False and "belongs to another cluster" in ret.comment, ret.comment
+    assert str(modules.pgfailover.system_identifier(pgdata=foreign)) in ret.comment
+    assert "foreign" not in [n["nodename"] for n in modules.pgfailover.state(pgdata=formation.monitor)]
+    assert not modules.pgfailover.is_created(pgdata=foreign)
 
 
 def test_node_present_refuses_another_name_on_the_same_data(states, node3):
