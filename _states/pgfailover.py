@@ -223,6 +223,18 @@ def _create_node(ret, conn, **create):
         ret.update(result=None, comment=f"Node {name} would be {action} and registered with the monitor.")
         return ret
     _module("create_postgres", name, **create, **conn)
+    if not _module("is_created", **conn):
+        # Seen once on the lab after a power cut during a base backup: the
+        # resumed create exited 0 and left no data directory. A second resume
+        # finishes it; a third failure is reported, not hidden.
+        _module("create_postgres", name, **create, **conn)
+        if not _module("is_created", **conn):
+            ret["changes"] = {}
+            return _fail(
+                ret,
+                f"Node {name}: pg_autoctl create reported success twice but {conn.get('pgdata')} is not "
+                "initialised; see the service user's pg_autoctl files for the interrupted attempt",
+            )
     ret["comment"] = f"Node {name} was {action} and registered with the monitor."
     return ret
 

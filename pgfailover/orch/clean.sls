@@ -2,7 +2,7 @@
 # vim: ft=sls
 # salt-run state.orchestrate pgfailover.orch.clean
 # Uninstall the whole cluster without losing data by surprise: secondaries
-# leave first, then the primary (then the last node), then the monitor's host.
+# leave first, one at a time, then the primary, then the monitor's host.
 # Data directories stay unless pgfailover:clean:remove_data is true.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- set cluster = salt['pillar.get']('pgfailover', {}) %}
@@ -21,19 +21,26 @@
     hosts; every node leaves, so the last standby may too. #}
 {%- set clean_pillar = {'pgfailover': {'clean': dict(cluster.get('clean', {}), allow_last_standby=True) } } %}
 
-{%- if secondary_minions %}
+{#- One secondary at a time: two drops at once raced in the monitor once on
+    the lab ("failed to ensure that the local node ... has been removed"). #}
+{%- set previous = {'step': None} %}
+{%- for minion in secondary_minions %}
 
-pgfailover-orch-clean-secondaries:
+pgfailover-orch-clean-secondary-{{ minion }}:
   salt.state:
-    - tgt: {{ secondary_minions | join(',') }}
-    - tgt_type: list
+    - tgt: {{ minion }}
     - sls:
       - {{ tplroot }}.clean
     - pillar: {{ clean_pillar | json }}
     - failhard: True
+{%-   if previous.step %}
+    - require:
+      - salt: {{ previous.step }}
+{%-   endif %}
     - require_in:
       - salt: pgfailover-orch-clean-primary
-{%- endif %}
+{%-   do previous.update({'step': 'pgfailover-orch-clean-secondary-' ~ minion}) %}
+{%- endfor %}
 
 pgfailover-orch-clean-primary:
   salt.state:
