@@ -9,11 +9,11 @@ failover is also recorded as a timeline of every node's state.
 import json
 import os
 import subprocess
-import threading
 import time
 
 import yaml
 
+from helpers.sampler import Sampler
 from helpers.writer import Writer, client_uri
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,39 +68,23 @@ def writer(lab, scenario):
     return Writer(client_uri(uri, lab.address, "app"), APP_PASSWORD, table=table_name)
 
 
-class Timeline:
+class Timeline(Sampler):
     """Every node's current and assigned state, read from the monitor every 0.25 s."""
 
     def __init__(self, lab):
+        super().__init__()
         self.lab = lab
         self.samples = []  # (monotonic, {node: [current, assigned, health]})
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                rows = json.loads(self.lab.run("mon", "sh", "-c", SHOW_STATE, timeout=10).stdout)
-                self.samples.append(
-                    (
-                        time.monotonic(),
-                        {
-                            r["nodename"]: [r["current_group_state"], r["assigned_group_state"], r["health"]]
-                            for r in rows
-                        },
-                    )
-                )
-            except (OSError, ValueError, RuntimeError, subprocess.SubprocessError):
-                pass  # a sample lost while the monitor is busy is only a gap in the chart
-            time.sleep(0.25)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def sample(self):
+        try:
+            rows = json.loads(self.lab.run("mon", "sh", "-c", SHOW_STATE, timeout=10).stdout)
+        except (OSError, ValueError, RuntimeError, subprocess.SubprocessError):
+            return  # a sample lost while the monitor is busy is only a gap in the chart
+        states = {
+            r["nodename"]: [r["current_group_state"], r["assigned_group_state"], r["health"]] for r in rows
+        }
+        self.samples.append((time.monotonic(), states))
 
     def relative_to(self, origin):
         return [{"t": round(at - origin, 3), "nodes": nodes} for at, nodes in self.samples]

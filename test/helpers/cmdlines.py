@@ -5,18 +5,18 @@ namespaces of this one, so their processes are listed too.
 """
 
 import os
-import threading
-import time
+
+from helpers.sampler import Sampler
 
 
-class CommandLines:
-    def __init__(self, interval=0.02):
-        self.interval = interval
+class CommandLines(Sampler):
+    interval = 0.02
+
+    def __init__(self):
+        super().__init__()
         self.seen = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="cmdlines", daemon=True)
 
-    def _sample(self):
+    def sample(self):
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
@@ -26,19 +26,6 @@ class CommandLines:
                     continue
                 if raw:
                     self.seen.add(raw.replace(b"\0", b" ").decode(errors="replace").strip())
-
-    def _loop(self):
-        while not self._stop.is_set():
-            self._sample()
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def containing(self, needles):
         return sorted(line for line in self.seen if any(needle in line for needle in needles))

@@ -19,6 +19,7 @@ import time
 import pytest
 import yaml
 
+from helpers.sampler import Sampler
 from helpers.writer import DOWNTIMES, Writer, client_uri
 from lab import master
 from lab.session import SaltError, orchestrate_changes, orchestrate_failures
@@ -112,15 +113,16 @@ def record(scenario, writer, since):
     assert writer.missing() == [], f"{scenario}: acknowledged rows lost"
 
 
-class RoleSampler:
+class RoleSampler(Sampler):
     """Asks every node's PostgreSQL, from inside its host, whether it is writable, over and over."""
 
+    interval = 0.2
+
     def __init__(self, lab, nodes):
+        super().__init__()
         self.lab = lab
         self.nodes = nodes
         self.sweeps = []  # (time, {node: 'writable' | 'standby' | 'down'})
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _role(self, node):
         result = self.lab.run(
@@ -129,21 +131,8 @@ class RoleSampler:
         )  # fmt: skip
         return {"f": "writable", "t": "standby"}.get(result.stdout.strip(), "down")
 
-    def _loop(self):
-        while not self._stop.is_set():
-            self.sweeps.append((time.monotonic(), {node: self._role(node) for node in self.nodes}))
-            time.sleep(0.2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def writable_counts(self):
-        return [sum(role == "writable" for role in roles.values()) for _, roles in self.sweeps]
+    def sample(self):
+        self.sweeps.append((time.monotonic(), {node: self._role(node) for node in self.nodes}))
 
     def first(self, node, role, since=0.0):
         return next((at for at, roles in self.sweeps if at >= since and roles[node] == role), None)
