@@ -32,15 +32,24 @@
 {%- set primary = primaries[0] %}
 {%- set prefix = 'pgfailover-orch-replace-monitor' %}
 
-{{ prefix }}-prepare:
+{{ prefix }}-sync:
   salt.state:
     - tgt: {{ everyone | join(',') }}
     - tgt_type: list
     - sls:
       - {{ tplroot }}.sync
+    - failhard: True
+
+{{ prefix }}-prepare:
+  salt.state:
+    - tgt: {{ everyone | join(',') }}
+    - tgt_type: list
+    - sls:
       - {{ tplroot }}.package
       - {{ tplroot }}.config
     - failhard: True
+    - require:
+      - salt: {{ prefix }}-sync
 
 {{ prefix }}-new-monitor:
   salt.state:

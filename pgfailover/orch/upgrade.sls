@@ -18,14 +18,23 @@
 {%- endif %}
 {%- set prefix = 'pgfailover-orch-upgrade' %}
 
-{{ prefix }}-packages:
+{{ prefix }}-sync:
   salt.state:
     - tgt: {{ everyone | join(',') }}
     - tgt_type: list
     - sls:
       - {{ tplroot }}.sync
+    - failhard: True
+
+{{ prefix }}-packages:
+  salt.state:
+    - tgt: {{ everyone | join(',') }}
+    - tgt_type: list
+    - sls:
       - {{ tplroot }}.package.upgrade
     - failhard: True
+    - require:
+      - salt: {{ prefix }}-sync
 
 {{ prefix }}-monitor-restart:
   salt.function:
