@@ -39,10 +39,11 @@ class Cluster:
         self.monitor = "mon"
         self.nodes = ["pg1", "pg2", "pg3"]
 
-    def install_pillar(self, nodes=None, monitor=None):
+    def install_pillar(self, nodes=None, monitor=None, **overrides):
         with open(PILLAR) as f:
             data = yaml.safe_load(f)
         nodes = self.nodes if nodes is None else nodes
+        data["pgfailover"].update(overrides)
         data["pgfailover"]["nodes"] = [{"name": name} for name in nodes]
         data["pgfailover"]["monitor"]["minion"] = monitor or self.monitor
         path = os.path.join(self.workdir, "lab_cluster.sls")
@@ -65,7 +66,10 @@ class Cluster:
         return self.lab.salt(self.monitor, function, *args, timeout=timeout)[self.monitor]
 
     def table(self):
-        return {node["nodename"]: node for node in self.call("pgfailover.state")}
+        nodes = self.call("pgfailover.state")
+        if not isinstance(nodes, list):  # the module is missing or failed: Salt returns its message
+            raise SaltError(f"pgfailover.state on {self.monitor}: {nodes}")
+        return {node["nodename"]: node for node in nodes}
 
     def primary(self):
         return self.call("pgfailover.primary")["nodename"]
@@ -114,25 +118,43 @@ def record(scenario, writer, since):
 
 
 class RoleSampler(Sampler):
-    """Asks every node's PostgreSQL, from inside its host, whether it is writable, over and over."""
+    """
+    Asks every node, from inside its host, whether it accepts writes: its
+    PostgreSQL is out of recovery AND its keeper's own state is a writable one
+    (single, wait_primary, primary, apply_settings). A standby promoted in
+    stop_replication is out of recovery but not yet writable: pg_auto_failover
+    holds it there until the old primary has demoted or the demote timeout
+    has passed.
+    """
 
     interval = 0.2
+    PROBE = (
+        "runuser -u postgres -- psql -p 5432 -Atc 'SELECT pg_is_in_recovery()' 2>/dev/null || echo down; "
+        "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
+        "pg_autoctl show state --local --json --pgdata /var/lib/postgresql/pgaf/{node} 2>/dev/null "
+        '| sed -n \'s/.*"current_group_state": "\\([a-z_]*\\)".*/\\1/p\''
+    )
 
     def __init__(self, lab, nodes):
         super().__init__()
         self.lab = lab
         self.nodes = nodes
         self.sweeps = []  # (time, {node: 'writable' | 'standby' | 'down'})
+        self.states = []  # (time, {node: (in_recovery, keeper state)})
 
-    def _role(self, node):
-        result = self.lab.run(
-            node, "runuser", "-u", "postgres", "--", "psql", "-p", "5432", "-Atc",
-            "SELECT pg_is_in_recovery()", check=False, timeout=10,
-        )  # fmt: skip
-        return {"f": "writable", "t": "standby"}.get(result.stdout.strip(), "down")
+    def _probe(self, node):
+        probe = self.lab.run(node, "sh", "-c", self.PROBE.format(node=node), check=False, timeout=10)
+        recovery, state = [*probe.stdout.split(), "?", "?"][:2]
+        if recovery == "down":
+            return "down", (recovery, state)
+        writable = recovery == "f" and state in WRITABLE
+        return ("writable" if writable else "standby"), (recovery, state)
 
     def sample(self):
-        self.sweeps.append((time.monotonic(), {node: self._role(node) for node in self.nodes}))
+        probes = {node: self._probe(node) for node in self.nodes}
+        now = time.monotonic()
+        self.sweeps.append((now, {node: role for node, (role, _) in probes.items()}))
+        self.states.append((now, {node: detail for node, (_, detail) in probes.items()}))
 
     def first(self, node, role, since=0.0):
         return next((at for at, roles in self.sweeps if at >= since and roles[node] == role), None)
@@ -265,7 +287,10 @@ def test_scale_adds_a_node_refuses_an_unsafe_removal_and_removes_keeping_data(la
     survivors = [name for name in cluster.nodes if name != "pg3" or cluster.primary() == "pg3"][:2]
     cluster.install_pillar(nodes=survivors)
     message = refusal(cluster.orchestrate("pgfailover.orch.scale"))
-    assert "number_sync_standbys 1 needs 2" in message
+    assert "pgfailover:number_sync_standbys is 1; allowed: at most 0" in message  # the pillar validator
+    cluster.install_pillar(nodes=survivors, number_sync_standbys=None)  # leave it to the monitor: still 1
+    message = refusal(cluster.orchestrate("pgfailover.orch.scale"))
+    assert "number_sync_standbys 1 needs 2" in message  # the orchestration's preflight, on live state
     assert len(cluster.table()) == 4
 
     cluster.install_pillar()
@@ -342,11 +367,18 @@ def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(la
         writer.wait_for_commits(20)
     assert table[victim]["current_group_state"] == "secondary"
     overlaps = [
-        (round(at - since, 1), sweep)
-        for at, sweep in roles.sweeps
+        (round(at - since, 1), states)
+        for (at, sweep), (_, states) in zip(roles.sweeps, roles.states, strict=True)
         if list(sweep.values()).count("writable") > 1
     ]
-    assert overlaps == [], f"two writable nodes at once (seconds after the partition): {overlaps[:5]}"
+    events = [
+        f"{e.get('eventtime', '')[11:23]} {e.get('nodename')} {e.get('description', '')[:160]}"
+        for e in cluster.call("pgfailover.events", "count=40")
+    ]
+    assert overlaps == [], (
+        f"two writable nodes at once (seconds after the partition of {victim}): {overlaps[:5]}\n"
+        + "\n".join(events)
+    )
     promoted = next(name for name, node in table.items() if node["current_group_state"] == "primary")
     stopped_writing = roles.first(victim, "down", since) or roles.first(victim, "standby", since)
     assert stopped_writing is not None and stopped_writing < roles.first(promoted, "writable", since)
