@@ -506,6 +506,9 @@ def config_value(name, value, **conn):
         if __opts__["test"]:
             ret.update(result=None, comment=f"{name} would be set to {value}.")
             return ret
+        # After a restart of the service (a settings change), its pid file is
+        # only trustworthy once PostgreSQL answers: `config set` signals it.
+        _module("wait_postgres", timeout=120, **conn)
         _module("config_set", name, value, **conn)
         _module("reload_service", **conn)
     except (CommandExecutionError, SaltInvocationError) as exc:
@@ -628,6 +631,8 @@ def role_present(name, password_pillar, owns_database=None, **conn):
         ret.update(result=None, changes={"role": name}, comment=f"Role {name} would be created.")
         return ret
     try:
+        # The service may have just restarted (a settings change): wait for PostgreSQL.
+        _module("wait_postgres", timeout=120, **conn)
         if _module("in_recovery", **conn):
             ret["comment"] = f"This node is a standby: role {name} comes from the primary."
             return ret

@@ -24,7 +24,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "test"))
+# test/ instead of bin/: this script is bench.py itself, the package test/bench is wanted.
+sys.path[0] = os.path.join(REPO, "test")
 
 from bench import charts, failover  # noqa: E402
 from lab import hosts, image, master  # noqa: E402
