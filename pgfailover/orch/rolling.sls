@@ -14,11 +14,6 @@
 {%- set work_sls = [work_sls] if work_sls is string else work_sls %}
 {%- set restart = salt['pillar.get']('rolling:restart', True) %}
 {{- preflight('rolling', {'formation': formation}) }}
-{%- set order = table | map(attribute='nodename') | reject('equalto', primary) | list + [primary] %}
-{%- set unknown = order | reject('in', hosted) | list %}
-{%- if unknown %}
-{{-   refuse('rolling', ['no minion is known for node(s) ' ~ unknown | join(', ') ~ ': list them under pillar key pgfailover:nodes']) }}
-{%- endif %}
 {%- set prefix = 'pgfailover-orch-rolling' %}
 {%- set chain = {'step': None} %}
 {%- include tplroot ~ '/orch/rolling.jinja' %}

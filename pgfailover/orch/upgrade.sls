@@ -11,11 +11,6 @@
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, formation, table, primary, hosted, everyone, refuse, preflight with context %}
 {{- preflight('rolling', {'formation': formation}) }}
-{%- set order = table | map(attribute='nodename') | reject('equalto', primary) | list + [primary] %}
-{%- set unknown = order | reject('in', hosted) | list %}
-{%- if unknown %}
-{{-   refuse('upgrade', ['no minion is known for node(s) ' ~ unknown | join(', ') ~ ': list them under pillar key pgfailover:nodes']) }}
-{%- endif %}
 {%- set prefix = 'pgfailover-orch-upgrade' %}
 
 {{ prefix }}-sync:
