@@ -15,6 +15,7 @@ import yaml
 
 from helpers.sampler import Sampler
 from helpers.writer import Writer, client_uri
+from lab.session import orchestrate_failures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
@@ -45,7 +46,7 @@ def orchestrate(lab, name="pgfailover.orch", pillar=None):
     args = ["state.orchestrate", name] + ([f"pillar={json.dumps(pillar)}"] if pillar else [])
     result = lab.salt_run(*args, check=False)
     if not result or result.get("retcode", 1) != 0:
-        raise RuntimeError(f"{name} failed: {json.dumps(result)[:2000]}")
+        raise RuntimeError(f"{name} failed:\n{orchestrate_failures(result) or json.dumps(result)[:2000]}")
     return result
 
 
