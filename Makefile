@@ -22,8 +22,8 @@ $(VENV)/.installed: requirements.txt
 venv: deps $(VENV)/.installed
 
 lint: venv
-	$(VENV)/bin/ruff check _modules _states _beacons test bin/*.py
-	$(VENV)/bin/ruff format --check _modules _states _beacons test bin/*.py
+	$(VENV)/bin/ruff check _modules _states _beacons pgfailover/files test bin/*.py
+	$(VENV)/bin/ruff format --check _modules _states _beacons pgfailover/files test bin/*.py
 	$(VENV)/bin/yamllint -s .
 	find pgfailover -name '*.sls' -print0 | xargs -0 --no-run-if-empty $(VENV)/bin/salt-lint
 

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""
+pgfailover health endpoint: answers HAProxy's HTTP checks for one
+pg_auto_failover node (managed by Salt, formula pgfailover).
+
+    GET /primary  200 when this node is the writable primary: PostgreSQL is
+                  not in recovery and not read-only, and pg_auto_failover's
+                  keeper is assigned and in a writable state; 503 otherwise.
+    GET /replica  200 when this node is a healthy secondary: in recovery,
+                  keeper assigned and in state secondary, WAL streaming, heard
+                  from the primary recently and replayed up to what it sent;
+                  503 otherwise.
+    GET /health   200 with the same facts, whatever the role.
+
+Every answer carries a JSON body with the facts and the reasons for a 503.
+The keeper's view is read from its local state file and PostgreSQL is asked
+over its Unix socket: nothing here talks to the monitor, so checks keep
+answering while the monitor is down.
+
+    pgfailover_health.py /etc/pgfailover/health-<node>.json
+"""
+
+import http.server
+import json
+import logging
+import struct
+import sys
+import threading
+
+import psycopg2
+
+log = logging.getLogger("pgfailover-health")
+
+# pg_autoctl's NodeState enum (src/bin/pg_autoctl/state.h), in order.
+NODE_STATES = (
+    "no_state", "init", "single", "primary", "wait_primary", "wait_standby", "demoted",
+    "demote_timeout", "draining", "secondary", "catchingup", "prepare_promotion",
+    "stop_replication", "maintenance", "join_primary", "apply_settings", "prepare_maintenance",
+    "wait_maintenance", "report_lsn", "fast_forward", "join_secondary",
+)  # fmt: skip
+WRITABLE_STATES = frozenset(("single", "wait_primary", "primary", "apply_settings"))
+# KeeperStateData as pg_autoctl writes it (state file version 1, native layout):
+# version, pg_version, pg_control_version, catalog_version_no, system_identifier,
+# current_node_id, current_group, assigned_role, current_nodes_version,
+# last_monitor_contact, current_role, last_secondary_contact, xlog_lag,
+# keeper_is_paused.
+KEEPER_STATE = struct.Struct("@iiIIQiiiQQiQqi")
+KEEPER_STATE_VERSION = 1
+
+POSTGRES_FACTS = """
+SELECT pg_is_in_recovery(),
+       current_setting('default_transaction_read_only') = 'on',
+       r.status,
+       extract(epoch FROM clock_timestamp() - r.last_msg_receipt_time)::float8,
+       CASE WHEN pg_is_in_recovery()
+            THEN greatest(pg_wal_lsn_diff(r.latest_end_lsn, pg_last_wal_replay_lsn()), 0)::float8
+       END
+  FROM (SELECT 1) AS one
+  LEFT JOIN pg_stat_wal_receiver AS r ON true
+"""
+
+
+def state_name(number):
+    return NODE_STATES[number] if 0 <= number < len(NODE_STATES) else f"unknown({number})"
+
+
+def read_keeper_state(path):
+    """The keeper's assigned and current state from its state file."""
+    with open(path, "rb") as state_file:
+        raw = state_file.read(KEEPER_STATE.size)
+    fields = KEEPER_STATE.unpack(raw)
+    if fields[0] != KEEPER_STATE_VERSION:
+        raise ValueError(f"state file {path} has version {fields[0]}, expected {KEEPER_STATE_VERSION}")
+    return {"assigned": state_name(fields[7]), "current": state_name(fields[10])}
+
+
+def primary_reasons(keeper, postgres):
+    """Why this node must not take writes ([] when it is the writable primary)."""
+    if keeper is None:
+        return ["the keeper's state file cannot be read"]
+    if postgres is None:
+        return ["PostgreSQL does not answer"]
+    reasons = []
+    if postgres["in_recovery"]:
+        reasons.append("PostgreSQL is in recovery")
+    if postgres["read_only"]:
+        reasons.append("default_transaction_read_only is on")
+    for which in ("assigned", "current"):
+        if keeper[which] not in WRITABLE_STATES:
+            reasons.append(f"keeper {which} state is {keeper[which]}")
+    return reasons
+
+
+def replica_reasons(keeper, postgres, limits):
+    """Why this node must not take reads as a secondary ([] when healthy and caught up)."""
+    if keeper is None:
+        return ["the keeper's state file cannot be read"]
+    if postgres is None:
+        return ["PostgreSQL does not answer"]
+    reasons = []
+    if not postgres["in_recovery"]:
+        reasons.append("PostgreSQL is not in recovery")
+    for which in ("assigned", "current"):
+        if keeper[which] != "secondary":
+            reasons.append(f"keeper {which} state is {keeper[which]}")
+    if postgres["wal_receiver"] != "streaming":
+        reasons.append(f"WAL receiver is {postgres['wal_receiver'] or 'not running'}")
+    silence = postgres["seconds_since_primary"]
+    if silence is None or silence > limits["replica_max_silence"]:
+        reasons.append(f"nothing from the primary for {silence} s (limit {limits['replica_max_silence']})")
+    lag = postgres["replay_lag_bytes"]
+    if lag is None or lag > limits["replica_max_lag_bytes"]:
+        reasons.append(f"replay lag {lag} bytes (limit {limits['replica_max_lag_bytes']})")
+    return reasons
+
+
+class Postgres:
+    """One connection to the local PostgreSQL over its socket, reopened after a failure."""
+
+    def __init__(self, socket_dir, port):
+        self.dsn = {
+            "host": socket_dir,
+            "port": port,
+            "dbname": "postgres",
+            "application_name": "pgfailover-health",
+            "connect_timeout": 1,
+            "options": "-c statement_timeout=500",
+        }
+        self.connection = None
+        self.lock = threading.Lock()
+
+    def facts(self):
+        with self.lock:
+            try:
+                if self.connection is None or self.connection.closed:
+                    self.connection = psycopg2.connect(**self.dsn)
+                    self.connection.autocommit = True
+                with self.connection.cursor() as cursor:
+                    cursor.execute(POSTGRES_FACTS)
+                    row = cursor.fetchone()
+            except psycopg2.Error as exc:
+                log.debug("PostgreSQL does not answer: %s", exc)
+                if self.connection is not None:
+                    self.connection.close()
+                self.connection = None
+                return None
+        keys = ("in_recovery", "read_only", "wal_receiver", "seconds_since_primary", "replay_lag_bytes")
+        return dict(zip(keys, row, strict=True))
+
+
+class Checks:
+    """The node's facts and the verdict of each endpoint."""
+
+    def __init__(self, config):
+        self.config = config
+        self.postgres = Postgres(config["socket_dir"], config["pgport"])
+
+    def keeper(self):
+        try:
+            return read_keeper_state(self.config["state_file"])
+        except (OSError, ValueError, struct.error) as exc:
+            log.debug("keeper state unreadable: %s", exc)
+            return None
+
+    def answer(self, path):
+        keeper, postgres = self.keeper(), self.postgres.facts()
+        if path == "/primary":
+            reasons = primary_reasons(keeper, postgres)
+        elif path == "/replica":
+            reasons = replica_reasons(keeper, postgres, self.config)
+        elif path == "/health":
+            reasons = [] if postgres is not None else ["PostgreSQL does not answer"]
+        else:
+            return 404, {"error": f"unknown path {path}; use /primary, /replica or /health"}
+        body = {"node": self.config["node"], "check": path[1:], "ok": not reasons, "reasons": reasons}
+        body.update(keeper=keeper, postgres=postgres)
+        return (200 if not reasons else 503), body
+
+
+def handler_for(checks):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = 2  # a client that stalls cannot hold a thread
+
+        def _reply(self, send_body):
+            status, body = checks.answer(self.path.split("?", 1)[0])
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if send_body:
+                self.wfile.write(payload)
+
+        def do_GET(self):
+            self._reply(send_body=True)
+
+        def do_HEAD(self):
+            self._reply(send_body=False)
+
+        def do_OPTIONS(self):  # HAProxy's check method when none is given
+            self._reply(send_body=False)
+
+        def log_message(self, *args):
+            pass  # one line per check would flood the journal
+
+    return Handler
+
+
+def main(argv):
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    with open(argv[1]) as config_file:
+        config = json.load(config_file)
+    server = http.server.ThreadingHTTPServer((config["bind"], config["port"]), handler_for(Checks(config)))
+    server.daemon_threads = True
+    log.info("node %s: listening on %s:%s", config["node"], config["bind"], config["port"])
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
