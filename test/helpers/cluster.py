@@ -1,0 +1,88 @@
+"""
+The lab's cluster as the integration tests drive it: the pillar the lab's
+master serves, orchestrations, the monitor's view, and a writer through the
+formation URI; and how a scenario's write downtime is recorded.
+"""
+
+import json
+import os
+
+import yaml
+
+from helpers.writer import DOWNTIMES, Writer, client_uri
+from lab.session import SaltError, orchestrate_failures
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
+APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
+WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
+
+
+class Cluster:
+    """The pillar the lab's master serves and what the tests ask of the cluster."""
+
+    def __init__(self, lab, workdir):
+        self.lab = lab
+        self.workdir = workdir
+        self.monitor = "mon"
+        self.nodes = ["pg1", "pg2", "pg3"]
+
+    def install_pillar(self, nodes=None, monitor=None, **overrides):
+        with open(PILLAR) as f:
+            data = yaml.safe_load(f)
+        nodes = self.nodes if nodes is None else nodes
+        data["pgfailover"].update(overrides)
+        data["pgfailover"]["nodes"] = [{"name": name} for name in nodes]
+        data["pgfailover"]["monitor"]["minion"] = monitor or self.monitor
+        path = os.path.join(self.workdir, "lab_cluster.sls")
+        with open(path, "w") as f:
+            yaml.safe_dump(data, f)
+        self.lab.pillar(path)
+
+    def orchestrate(self, name, pillar=None):
+        args = ["state.orchestrate", name] + ([f"pillar={json.dumps(pillar)}"] if pillar else [])
+        return self.lab.salt_run(*args, check=False)
+
+    def orchestrate_ok(self, name, pillar=None):
+        result = self.orchestrate(name, pillar)
+        assert result and result.get("retcode", 1) == 0, (
+            orchestrate_failures(result) or json.dumps(result)[:3000]
+        )
+        return result
+
+    def call(self, function, *args, timeout=120):
+        return self.lab.salt(self.monitor, function, *args, timeout=timeout)[self.monitor]
+
+    def table(self):
+        nodes = self.call("pgfailover.state")
+        if not isinstance(nodes, list):  # the module is missing or failed: Salt returns its message
+            raise SaltError(f"pgfailover.state on {self.monitor}: {nodes}")
+        return {node["nodename"]: node for node in nodes}
+
+    def primary(self):
+        return self.call("pgfailover.primary")["nodename"]
+
+    def converged(self, nodes=None, timeout=240):
+        expected = len(nodes or self.nodes)
+        self.call(
+            "pgfailover.wait_converged",
+            f"timeout={timeout}",
+            f"expect_nodes={expected}",
+            timeout=timeout + 30,
+        )
+        table = self.table()
+        assert sorted(table) == sorted(nodes or self.nodes)
+        return table
+
+    def secondaries(self):
+        return [name for name, node in self.table().items() if node["assigned_group_state"] not in WRITABLE]
+
+    def writer(self, scenario):
+        """A writer through the formation URI (target_session_attrs=read-write), by address."""
+        uri = client_uri(self.call("pgfailover.uri")["formation"], self.lab.address, "app")
+        return Writer(uri, APP_PASSWORD, table=f"writes_{scenario}")
+
+
+def record(scenario, writer, since):
+    DOWNTIMES[scenario] = round(writer.downtime(since), 2)
+    assert writer.missing() == [], f"{scenario}: acknowledged rows lost"
