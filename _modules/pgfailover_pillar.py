@@ -24,6 +24,7 @@ NODE = {
     "pgdata": "path",
     "candidate_priority": "priority",
     "replication_quorum": "bool",
+    "health_port": "port",
 }
 SCHEMA = {
     "lookup": "any",
@@ -48,6 +49,33 @@ SCHEMA = {
     "app": {"owner": "name", "cidrs": "cidrs"},
     "postgresql": {"settings": "any"},
     "failover": {"profile": "profile", "monitor": "any", "network_partition_timeout": "seconds"},
+    "socket_dir": "path",
+    "health": {
+        "enabled": "optional_bool",
+        "bind": "host",
+        "port": "port",
+        "replica_max_lag_bytes": "bytes",
+        "replica_max_silence": "seconds",
+        "program": "path",
+        "config_dir": "path",
+    },
+    "haproxy": {
+        "minions": "names",
+        "bind": "host",
+        "read_write_port": "port",
+        "read_only_port": "port",
+        "stats_port": "optional_port",
+        "check_interval": "milliseconds",
+        "fall": "count",
+        "rise": "count",
+        "maxconn": "maxconn",
+        "timeout": {
+            "connect": "milliseconds",
+            "client": "milliseconds",
+            "server": "milliseconds",
+            "check": "milliseconds",
+        },
+    },
     "clean": {"remove_data": "bool", "remove_packages": "bool", "allow_last_standby": "bool"},
     "passwords": {"autoctl_node": "secret", "replicator": "secret", "monitor": "secret", "app": "secret"},
 }
@@ -102,6 +130,7 @@ def validate(cluster=None, failover_profiles=None, os_family=None, osmajorreleas
     if globals().get("__opts__", {}).get("__role") != "master":
         _check_version(cluster, os_family, osmajorrelease, problems)
     _check_failover(cluster, failover_profiles or {}, problems)
+    _check_haproxy(cluster, nodes, problems)
     return problems
 
 
@@ -155,6 +184,17 @@ CHECKS = {
     "secret": lambda v: None if isinstance(v, str) else "a string (keep it in an encrypted renderer)",
     "cidrs": lambda v: None if isinstance(v, list) else "a list of networks such as 10.0.0.0/24",
     "nodes": lambda v: None if isinstance(v, list) else "a list of nodes, each with a name",
+    "optional_bool": lambda v: None if v is None or isinstance(v, bool) else "true, false or null (auto)",
+    "optional_port": lambda v: None if v is None or _whole(v, 1, 65535) else "null or a port, 1 to 65535",
+    "names": lambda v: (
+        None
+        if isinstance(v, list) and all(isinstance(i, str) and _NAME.match(i) for i in v)
+        else "a list of minion IDs"
+    ),
+    "milliseconds": lambda v: None if _whole(v, 100, 86_400_000) else "milliseconds, 100 to 86400000",
+    "count": lambda v: None if _whole(v, 1, 100) else "a whole number from 1 to 100",
+    "maxconn": lambda v: None if _whole(v, 1, 1_000_000) else "a whole number from 1 to 1000000",
+    "bytes": lambda v: None if _whole(v, 0, 2**40) else "a number of bytes, 0 to 2^40",
     "monitor": lambda v: None,  # _check_monitor
     "any": lambda v: None,
 }
@@ -393,3 +433,55 @@ def _check_failover(cluster, profiles, problems):
             f"exceed primary_demote_timeout ({demote} ms, pillar key "
             "pgfailover:failover:monitor:primary_demote_timeout), or two nodes could be writable at once"
         )
+
+
+# -- client entry point -----------------------------------------------------
+
+
+def _section(cluster, key):
+    return cluster.get(key) if isinstance(cluster.get(key), dict) else {}
+
+
+def _check_haproxy(cluster, nodes, problems):
+    """HAProxy's ports are its own, and it needs the nodes' health endpoints."""
+    haproxy, health = _section(cluster, "haproxy"), _section(cluster, "health")
+    minions = haproxy.get("minions") if isinstance(haproxy.get("minions"), list) else []
+    if minions and health.get("enabled") is False:
+        problems.append(
+            "pillar key pgfailover:health:enabled is false but pgfailover:haproxy:minions lists "
+            f"{', '.join(map(str, minions))}; HAProxy routes by the nodes' health endpoints: enable them"
+        )
+    enabled = health.get("enabled") if health.get("enabled") is not None else bool(minions)
+    health_port = health.get("port", 8008)
+    taken = {}  # (minion, port) -> what listens there
+    monitor = _section(cluster, "monitor")
+    if monitor.get("minion"):
+        taken[(monitor["minion"], monitor.get("port", 5431))] = "the monitor"
+    for node in nodes:
+        taken.setdefault((node["minion"], node["port"]), f"node {node['name']}")
+    for index, node in enumerate(cluster.get("nodes") or [] if enabled else []):
+        if not isinstance(node, dict) or not node.get("name"):
+            continue
+        where = (node.get("minion", node["name"]), node.get("health_port", health_port))
+        if where in taken:
+            problems.append(
+                f"pillar key pgfailover:nodes:{index}:health_port (or pgfailover:health:port) puts node "
+                f"{node['name']}'s health endpoint on port {where[1]} of minion {where[0]}, already used by "
+                f"{taken[where]}; give it its own port"
+            )
+        taken[where] = f"the health endpoint of node {node['name']}"
+    ports = {
+        key: haproxy.get(key, default)
+        for key, default in (("read_write_port", 5000), ("read_only_port", 5001), ("stats_port", 7000))
+        if haproxy.get(key, default) is not None
+    }
+    for port in _duplicates(ports.values()):
+        keys = [f"pgfailover:haproxy:{key}" for key, value in ports.items() if value == port]
+        problems.append(f"pillar keys {' and '.join(keys)} are both {port}; each needs its own port")
+    for minion in minions:
+        for key, port in ports.items():
+            if (minion, port) in taken:
+                problems.append(
+                    f"pillar key pgfailover:haproxy:{key} is {port}, already used on minion {minion} by "
+                    f"{taken[(minion, port)]}; choose another port"
+                )

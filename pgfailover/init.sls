@@ -1,18 +1,28 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 # The host's role comes from the cluster described in pillar: the monitor's
-# minion gets the monitor, each node's minion gets its node(s).
+# minion gets the monitor, each node's minion gets its node(s) and their
+# health endpoints, the minions haproxy:minions lists get HAProxy.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 
-{%- if mapdata.is_monitor or mapdata.local_nodes %}
+{%- set postgres_host = mapdata.is_monitor or mapdata.local_nodes %}
+{%- if postgres_host or mapdata.is_haproxy %}
 include:
+{%-   if postgres_host %}
   - .package
   - .config
+{%-   endif %}
 {%-   if mapdata.is_monitor %}
   - .monitor
 {%-   endif %}
 {%-   if mapdata.local_nodes %}
   - .node
+{%-   endif %}
+{%-   if mapdata.local_nodes and mapdata.health.enabled %}
+  - .health
+{%-   endif %}
+{%-   if mapdata.is_haproxy %}
+  - .haproxy
 {%-   endif %}
 {%- endif %}

@@ -2,7 +2,8 @@
 # vim: ft=sls
 # salt-run state.orchestrate pgfailover.orch.clean
 # Uninstall the whole cluster without losing data by surprise: secondaries
-# leave first, one at a time, then the primary, then the monitor's host.
+# leave first, one at a time, then the primary, then the monitor's host;
+# HAProxy's hosts before all of them.
 # Data directories stay unless pgfailover:clean:remove_data is true.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- set cluster = salt['pillar.get']('pgfailover', {}) %}
@@ -21,6 +22,20 @@
     hosts; every node leaves, so the last standby may too. #}
 {%- set clean_pillar = {'pgfailover': {'clean': dict(cluster.get('clean', {}), allow_last_standby=True) } } %}
 
+{%- set haproxy_minions = salt['pillar.get']('pgfailover:haproxy:minions', []) %}
+{%- if haproxy_minions %}
+
+{#- HAProxy first: clients lose the stable address before any node goes. #}
+pgfailover-orch-clean-haproxy:
+  salt.state:
+    - tgt: {{ haproxy_minions | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.haproxy.clean
+    - pillar: {{ clean_pillar | json }}
+    - failhard: True
+{%- endif %}
+
 {#- One secondary at a time: two drops at once raced in the monitor once on
     the lab ("failed to ensure that the local node ... has been removed"). #}
 {%- set previous = {'step': None} %}
@@ -33,9 +48,9 @@ pgfailover-orch-clean-secondary-{{ minion }}:
       - {{ tplroot }}.clean
     - pillar: {{ clean_pillar | json }}
     - failhard: True
-{%-   if previous.step %}
+{%-   if previous.step or haproxy_minions %}
     - require:
-      - salt: {{ previous.step }}
+      - salt: {{ previous.step or 'pgfailover-orch-clean-haproxy' }}
 {%-   endif %}
     - require_in:
       - salt: pgfailover-orch-clean-primary
@@ -49,6 +64,10 @@ pgfailover-orch-clean-primary:
       - {{ tplroot }}.clean
     - pillar: {{ clean_pillar | json }}
     - failhard: True
+{%- if haproxy_minions %}
+    - require:
+      - salt: pgfailover-orch-clean-haproxy
+{%- endif %}
 
 pgfailover-orch-clean-monitor:
   salt.state:

@@ -2,7 +2,8 @@
 # vim: ft=sls
 # salt-run state.orchestrate pgfailover.orch
 # Bare hosts to a converged cluster: packages everywhere, the monitor, the
-# primary, the secondaries in parallel, formation settings, a final check.
+# primary, the secondaries in parallel (each with its health endpoint when
+# HAProxy is used), formation settings, HAProxy on the hosts that run it.
 # A re-run on a converged cluster changes nothing and never demotes or
 # re-creates anything: the primary step targets the node that is primary now.
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -18,7 +19,10 @@
 {%-     do node_minions.append(node.get('minion', node.name)) %}
 {%-   endif %}
 {%- endfor %}
-{%- set everyone = ([monitor_minion] + node_minions) | unique | list %}
+{%- set postgres_hosts = ([monitor_minion] + node_minions) | unique | list %}
+{%- set everyone = (postgres_hosts + mapdata.haproxy.minions) | unique | list %}
+{#- Each node's step also starts its health endpoint when HAProxy needs it. #}
+{%- set node_sls = [tplroot ~ '.node'] + ([tplroot ~ '.health'] if mapdata.health.enabled else []) %}
 
 {#- The node that is primary now (re-run), else the first node listed. #}
 {%- set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', timeout=15)
@@ -41,7 +45,7 @@ pgfailover-orch-init-sync:
 
 pgfailover-orch-init-packages:
   salt.state:
-    - tgt: {{ everyone | join(',') }}
+    - tgt: {{ postgres_hosts | join(',') }}
     - tgt_type: list
     - sls:
       - {{ tplroot }}.package
@@ -62,8 +66,7 @@ pgfailover-orch-init-monitor:
 pgfailover-orch-init-primary:
   salt.state:
     - tgt: {{ primary_minion }}
-    - sls:
-      - {{ tplroot }}.node
+    - sls: {{ node_sls | json }}
     - failhard: True
     - require:
       - salt: pgfailover-orch-init-monitor
@@ -74,8 +77,7 @@ pgfailover-orch-init-secondaries:
   salt.state:
     - tgt: {{ secondary_minions | join(',') }}
     - tgt_type: list
-    - sls:
-      - {{ tplroot }}.node
+    - sls: {{ node_sls | json }}
     - failhard: True
     - require:
       - salt: pgfailover-orch-init-primary
@@ -91,3 +93,15 @@ pgfailover-orch-init-formation:
     - failhard: True
     - require:
       - salt: pgfailover-orch-init-primary
+{%- if mapdata.haproxy.minions %}
+
+pgfailover-orch-init-haproxy:
+  salt.state:
+    - tgt: {{ mapdata.haproxy.minions | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.haproxy
+    - failhard: True
+    - require:
+      - salt: pgfailover-orch-init-formation
+{%- endif %}

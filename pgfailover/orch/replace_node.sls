@@ -46,6 +46,7 @@
 {%- set joining = mapdata.nodes | rejectattr('name', 'in', registered) | list %}
 {%- set parallel = False %}
 {%- include tplroot ~ '/orch/join.jinja' %}
+{%- include tplroot ~ '/orch/haproxy.jinja' %}
 
 {{ prefix }}-formation:
   salt.state:

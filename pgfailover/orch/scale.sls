@@ -42,6 +42,7 @@
   salt.state:
     - tgt: {{ host.minion }}
     - sls:
+      - {{ tplroot }}.health.clean
       - {{ tplroot }}.node.clean
 {%-   if host.minion not in everyone %}
       - {{ tplroot }}.config.clean
@@ -54,6 +55,8 @@
 {%-   endif %}
 {%-   do chain.update({'step': step}) %}
 {%- endfor %}
+
+{%- include tplroot ~ '/orch/haproxy.jinja' %}
 
 {{ prefix }}-formation:
   salt.state:

@@ -199,3 +199,35 @@ def test_failover_timings_that_could_leave_two_writable_nodes_are_refused(
 ):
     pillar = {"pgfailover": {**CLUSTER, "failover": failover, "postgresql": {"settings": settings}}}
     assert named in show_sls(tmp_path, "pg1", pillar, DEBIAN, expect_error=True)
+
+
+HAPROXY_CLUSTER = {**CLUSTER, "haproxy": {"minions": ["app1"], "read_write_port": 6432}}
+
+
+def test_haproxy_hosts_get_haproxy_only_and_nodes_get_health_endpoints(tmp_path):
+    pillar = {"pgfailover": HAPROXY_CLUSTER}
+    proxy = show_sls(tmp_path, "app1", pillar, DEBIAN)
+    assert "pgfailover-haproxy-init-config" in proxy
+    assert "pgfailover-package-install-packages" not in proxy  # no PostgreSQL on a proxy-only host
+    context = args_of(proxy, "pgfailover-haproxy-init-config")["context"]
+    assert context["haproxy"]["read_write_port"] == 6432 and context["haproxy"]["read_only_port"] == 5001
+    assert [(n["name"], n["health_port"]) for n in context["nodes"]] == [("pg1", 8008), ("pg2", 8008)]
+    node = show_sls(tmp_path, "pg1", pillar, DEBIAN)
+    config = args_of(node, "pgfailover-health-init-pg1-config")["dataset"]
+    assert (
+        config["state_file"]
+        == "/var/lib/postgresql/.local/share/pg_autoctl/var/lib/postgresql/pgaf/pg1/pg_autoctl.state"
+    )
+    assert args_of(node, "pgfailover-health-init-pg1-service")["name"] == "pgfailover-health-pg1"
+    assert "pgfailover-haproxy-init-config" not in node
+    without = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN)
+    assert "pgfailover-health-init-pg1-service" not in without  # no HAProxy, no extra listening port
+
+
+def test_haproxy_port_clashes_and_disabled_health_are_refused(tmp_path):
+    clash = {**HAPROXY_CLUSTER, "haproxy": {"minions": ["pg1"], "read_write_port": 5432}}
+    refused = show_sls(tmp_path, "pg1", {"pgfailover": clash}, DEBIAN, expect_error=True)
+    assert "pgfailover:haproxy:read_write_port is 5432, already used on minion pg1 by node pg1" in refused
+    no_health = {**HAPROXY_CLUSTER, "health": {"enabled": False}}
+    refused = show_sls(tmp_path, "app1", {"pgfailover": no_health}, DEBIAN, expect_error=True)
+    assert "pgfailover:health:enabled is false but pgfailover:haproxy:minions lists app1" in refused

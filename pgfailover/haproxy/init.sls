@@ -1,0 +1,36 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# HAProxy from the distribution on the hosts pgfailover:haproxy:minions names:
+# a read-write port that only routes to the node whose health endpoint says
+# it is the writable primary, a read-only port over healthy secondaries (the
+# primary as backup when none is), and an optional stats page.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+
+{%- if mapdata.is_haproxy %}
+
+pgfailover-haproxy-init-package:
+  pkg.installed:
+    - name: {{ mapdata.haproxy_package }}
+
+pgfailover-haproxy-init-config:
+  file.managed:
+    - name: {{ mapdata.haproxy_config }}
+    - source: salt://{{ tplroot }}/files/haproxy.cfg.jinja
+    - template: jinja
+    - context:
+        haproxy: {{ mapdata.haproxy | json }}
+        nodes: {{ mapdata.nodes | json }}
+        formation: {{ mapdata.formation }}
+    - check_cmd: haproxy -c -f
+    - require:
+      - pkg: pgfailover-haproxy-init-package
+
+pgfailover-haproxy-init-service:
+  service.running:
+    - name: haproxy
+    - enable: True
+    - reload: True
+    - watch:
+      - file: pgfailover-haproxy-init-config
+{%- endif %}

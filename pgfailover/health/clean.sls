@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# The health endpoints go before their nodes: HAProxy sees them down first.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- set health = mapdata.health %}
+
+{%- for node in mapdata.local_nodes %}
+{%-   set prefix = 'pgfailover-health-clean-' ~ node.name %}
+
+{{ prefix }}-service:
+  service.dead:
+    - name: {{ node.health_unit }}
+    - enable: False
+    - require_in:
+      - file: pgfailover-health-clean-program
+
+{{ prefix }}-unit:
+  file.absent:
+    - name: {{ mapdata.unit_dir }}/{{ node.health_unit }}.service
+    - require:
+      - service: {{ prefix }}-service
+
+{{ prefix }}-config:
+  file.absent:
+    - name: {{ health.config_dir }}/health-{{ node.name }}.json
+    - require:
+      - service: {{ prefix }}-service
+    - require_in:
+      - cmd: pgfailover-health-clean-empty-dir-1
+{%- endfor %}
+
+pgfailover-health-clean-program:
+  file.absent:
+    - name: {{ health.program }}
+
+# Only the files above are the formula's: their directories go when empty.
+{%- for dir in [health.config_dir, salt['file.dirname'](health.program)] %}
+
+pgfailover-health-clean-empty-dir-{{ loop.index }}:
+  cmd.run:
+    - name: rmdir {{ dir }}
+    - onlyif: test -n "$(find {{ dir }} -maxdepth 0 -empty 2>/dev/null)"
+    - require:
+      - file: pgfailover-health-clean-program
+{%- endfor %}
