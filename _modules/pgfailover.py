@@ -187,14 +187,17 @@ def _error_lines(stderr):
     return errors or lines[-1:]
 
 
-def _run(conn, args, *, json_output=False):
-    """Run ``pg_autoctl ARGS`` as the service user; parse stdout as JSON if asked."""
+def _run(conn, args, *, json_output=False, timeout=None):
+    """
+    Run ``pg_autoctl ARGS`` as the service user; parse stdout as JSON if asked;
+    stop it after ``timeout`` seconds when given.
+    """
     argv = [conn["pg_autoctl"], *args]
     if json_output:
         # Options go before positional values (pg_autoctl set node ... <value>).
         first_option = next((i for i, arg in enumerate(argv) if arg.startswith("--")), len(argv))
         argv.insert(first_option, "--json")
-    result = _run_as_service_user(conn, argv)
+    result = _run_as_service_user(conn, argv, timeout=timeout)
     if result["retcode"] != 0:
         raise CommandExecutionError(
             redact(
@@ -215,7 +218,7 @@ def _run(conn, args, *, json_output=False):
         ) from exc
 
 
-def _run_as_service_user(conn, argv, stdin=None):
+def _run_as_service_user(conn, argv, stdin=None, timeout=None):
     """
     cmd.run_all as the service user, with only the environment built here.
 
@@ -235,6 +238,7 @@ def _run_as_service_user(conn, argv, stdin=None):
         python_shell=False,
         ignore_retcode=True,
         output_loglevel="trace",
+        timeout=timeout,
     )
 
 
@@ -410,7 +414,10 @@ def state(formation=None, group=None, local=False, **kwargs):
     assigned_group_state, candidate_priority, replication_quorum, reported_lsn.
 
     With ``local=True``, the local node's own view from its state file (no
-    connection to the monitor, so it answers while the monitor is down).
+    connection to the monitor, so it answers while the monitor is down). It
+    gives up after 10 s: pg_autoctl waits for the local PostgreSQL, which
+    may not accept connections for minutes after a crash (seen on the lab),
+    and the beacon must not hang on it.
 
     CLI Example:
 
@@ -422,7 +429,7 @@ def state(formation=None, group=None, local=False, **kwargs):
     """
     conn = _connection(kwargs)
     if _check_bool("local", local):
-        return _run(conn, ["show", "state", *_pgdata(conn), "--local"], json_output=True)
+        return _run(conn, ["show", "state", *_pgdata(conn), "--local"], json_output=True, timeout=10)
     args = ["show", "state", *_target(conn), *_formation_args(conn, formation)]
     if group is not None:
         args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
