@@ -75,6 +75,35 @@ include:
 {%-     endfor %}
 {%-   endif %}
 
+{%-   if mapdata.dbname != 'postgres' and not mapdata.get('skip_pg_hba') %}
+
+{#- pg_autoctl 2.0 lets the replicator into dbname only, but runs pg_rewind
+    against database postgres: without this, an old primary cannot rewind
+    and falls back to a full pg_basebackup (seen on the lab, where that
+    fallback also wedged the keeper after a power cut). #}
+{{ prefix }}-rewind-hba:
+  file.blockreplace:
+    - name: {{ node.pgdata }}/pg_hba.conf
+    - marker_start: "# BEGIN pgfailover pg_rewind access (managed by Salt)"
+    - marker_end: "# END pgfailover pg_rewind access"
+    - append_if_not_found: True
+    - content: |
+{%-     for other in mapdata.nodes %}
+        {{ 'host' if mapdata.ssl.mode == 'none' else 'hostssl' }} postgres pgautofailover_replicator {{ other.hostname }} {{ mapdata.auth }}
+{%-     endfor %}
+    - require:
+      - pgfailover: {{ prefix }}-ready
+
+{{ prefix }}-rewind-hba-reload:
+  module.run:
+    - pgfailover.reload_postgres:
+{%-     for k, v in conn.items() %}
+      - {{ k }}: {{ v }}
+{%-     endfor %}
+    - onchanges:
+      - file: {{ prefix }}-rewind-hba
+{%-   endif %}
+
 {%-   if app.get('owner') %}
 
 {{ prefix }}-app-role:
