@@ -4,8 +4,11 @@ with the reason, where the lab cannot run; torn down at the end of the session
 even when tests fail.
 """
 
+import statistics
+
 import pytest
 
+from helpers.proxy import HEALTH_LATENCIES_MS
 from helpers.writer import DOWNTIMES
 from lab.session import Lab, unavailable_reason
 
@@ -55,8 +58,15 @@ def killed(lab):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The write downtime each failure or day-2 scenario of this run measured."""
+    """The write downtime each scenario of this run measured, and the health endpoints' answer times."""
     if DOWNTIMES:
         terminalreporter.section("write downtime (s), last commit before to first commit after")
         for scenario, seconds in DOWNTIMES.items():
             terminalreporter.write_line(f"{scenario:24} {seconds:6.2f}")
+    if HEALTH_LATENCIES_MS:
+        times = sorted(HEALTH_LATENCIES_MS)
+        terminalreporter.section("health endpoint answers (ms), from this machine to the lab's hosts")
+        terminalreporter.write_line(
+            f"{len(times)} answers: median {statistics.median(times):.1f}, "
+            f"95th percentile {times[int(len(times) * 0.95) - 1]:.1f}, max {times[-1]:.1f}"
+        )

@@ -1,0 +1,242 @@
+"""
+HAProxy in front of the cluster, on real hosts: the formula puts HAProxy on
+the monitor's host (pgfailover:haproxy:minions) and a health endpoint on
+every node. Clients write through HAProxy's read-write port while a
+switchover and a killed primary happen, next to a client on the multi-host
+formation URI; the read-only port never takes a write and drops a
+partitioned secondary; and at every step of a failover, sampled every
+0.25 s, a write through HAProxy only lands on the node the monitor holds as
+primary and at most one health endpoint answers "primary".
+
+The tests share one cluster and run in file order.
+"""
+
+import json
+import time
+
+import psycopg
+import pytest
+
+from helpers.cluster import APP_PASSWORD, WRITABLE, Cluster, record
+from helpers.proxy import health, proxy_uri, servers
+from helpers.sampler import Sampler
+from helpers.writer import CONNECT_OPTIONS, Writer
+from lab.session import orchestrate_changes, orchestrate_failures
+
+PROXY_HOST = "mon"
+READ_WRITE, READ_ONLY, STATS = 5000, 5001, 7000
+FRONTEND = "pgfailover-default-read-{}"
+SHOW_STATE = (
+    "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
+    "pg_autoctl show state --json --pgdata /var/lib/postgresql/pgaf/monitor"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, tmp_path_factory):
+    lab.down()
+    lab.up("mon", "pg1", "pg2", "pg3")
+    cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
+    cluster.install_pillar(haproxy={"minions": [PROXY_HOST]})
+    return cluster
+
+
+def proxy(lab, port):
+    return proxy_uri(lab.address(PROXY_HOST), port)
+
+
+def node_of(lab, nodes):
+    by_address = {lab.address(name): name for name in nodes}
+    return lambda address: by_address.get(str(address).split("/")[0])
+
+
+def answers(lab, nodes, path):
+    return {name: health(lab.address(name), path)[0] for name in nodes}
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def read_write_servers_up(lab):
+    up = servers(lab.address(PROXY_HOST), STATS)
+    return sorted(
+        name
+        for (frontend, name), status in up.items()
+        if frontend == FRONTEND.format("write") and status == "UP"
+    )
+
+
+class RoutingSampler(Sampler):
+    """
+    Every 0.25 s: the monitor's assignments, each node's /primary answer, then
+    one write through HAProxy's read-write port and where it landed.
+    """
+
+    def __init__(self, lab, nodes):
+        super().__init__()
+        self.lab = lab
+        self.nodes = nodes
+        self.node_of = node_of(lab, nodes)
+        self.samples = []
+
+    def assigned_writable(self):
+        try:
+            rows = json.loads(self.lab.run("mon", "sh", "-c", SHOW_STATE, timeout=10).stdout)
+        except (OSError, ValueError, RuntimeError):
+            return None  # the monitor is busy: this sample cannot be checked against it
+        return {row["nodename"] for row in rows if row["assigned_group_state"] in WRITABLE}
+
+    def write_through_proxy(self):
+        try:
+            with psycopg.connect(
+                proxy(self.lab, READ_WRITE), password=APP_PASSWORD, autocommit=True, **CONNECT_OPTIONS
+            ) as conn:
+                row = conn.execute(
+                    "INSERT INTO routing_probe VALUES (now()) RETURNING inet_server_addr()"
+                ).fetchone()
+            return self.node_of(row[0])
+        except psycopg.Error:
+            return None
+
+    def sample(self):
+        before = self.assigned_writable()
+        primary_answers = answers(self.lab, self.nodes, "/primary")
+        written = self.write_through_proxy()
+        self.samples.append({"before": before, "endpoints": primary_answers, "written": written})
+
+    def violations(self):
+        """Samples where a write or a 'primary' answer went to a node while another one was the primary."""
+        found = []
+        for sample in self.samples:
+            says_primary = [n for n, status in sample["endpoints"].items() if status == 200]
+            if len(says_primary) > 1:
+                found.append(("two endpoints answer primary", sample))
+            if sample["before"] is None:
+                continue
+            for node in says_primary + ([sample["written"]] if sample["written"] else []):
+                if sample["before"] - {node}:
+                    found.append((f"{node} took a write or answered primary", sample))
+        return found
+
+    def checked_writes(self):
+        return [s["written"] for s in self.samples if s["written"] and s["before"] is not None]
+
+
+def test_orchestrate_builds_haproxy_and_health_endpoints_and_a_rerun_changes_nothing(lab, cluster):
+    cluster.orchestrate_ok("pgfailover.orch")
+    cluster.converged()
+    again = cluster.orchestrate_ok("pgfailover.orch")
+    assert orchestrate_changes(again) == []
+    for host in cluster.nodes:
+        unit = f"pgfailover-health-{host}"
+        assert lab.run(host, "systemctl", "is-active", unit, check=False).stdout.strip() == "active"
+    assert lab.run(PROXY_HOST, "systemctl", "is-enabled", "haproxy", check=False).stdout.strip() == "enabled"
+
+
+def test_health_endpoints_and_haproxy_agree_with_the_monitor(lab, cluster):
+    cluster.converged()
+    primary = cluster.primary()
+    secondaries = sorted(set(cluster.nodes) - {primary})
+    assert answers(lab, cluster.nodes, "/primary") == {n: 200 if n == primary else 503 for n in cluster.nodes}
+    assert answers(lab, cluster.nodes, "/replica") == {n: 503 if n == primary else 200 for n in cluster.nodes}
+    status, body = health(lab.address(secondaries[0]), "/primary")
+    assert status == 503 and "PostgreSQL is in recovery" in json.loads(body)["reasons"]
+    for _ in range(20):  # answer times, printed in the run's summary
+        answers(lab, cluster.nodes, "/primary")
+    wait_for(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy routes writes to {primary} only")
+
+
+def test_the_read_only_port_never_takes_a_write_and_drops_a_partitioned_secondary(lab, cluster, partitioned):
+    cluster.converged()
+    primary = cluster.primary()
+    secondaries = sorted(set(cluster.nodes) - {primary})
+    where = node_of(lab, cluster.nodes)
+    with psycopg.connect(proxy(lab, READ_ONLY), password=APP_PASSWORD, autocommit=True) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TABLE must_not_exist (id int)")
+    cut, kept = secondaries
+    partitioned(cut)
+    wait_for(
+        lambda: servers(lab.address(PROXY_HOST), STATS)[(FRONTEND.format("only"), cut)] == "DOWN",
+        30,
+        f"HAProxy marks the partitioned {cut} down on the read-only port",
+    )
+    landed = set()
+    for _ in range(12):
+        with psycopg.connect(
+            proxy(lab, READ_ONLY), password=APP_PASSWORD, autocommit=True, **CONNECT_OPTIONS
+        ) as c:
+            landed.add(where(c.execute("SELECT inet_server_addr()").fetchone()[0]))
+    assert landed == {kept}
+
+
+def failover_under_writes(lab, cluster, scenario, act):
+    """Writers on HAProxy and on the formation URI, routing sampled, while ``act`` runs."""
+    table = scenario.replace(" ", "_")
+    through_proxy = Writer(proxy(lab, READ_WRITE), APP_PASSWORD, table=f"proxy_{table}")
+    with psycopg.connect(proxy(lab, READ_WRITE), password=APP_PASSWORD, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS routing_probe (at timestamptz)")
+    with (
+        through_proxy,
+        cluster.writer(f"uri_{table}") as through_uri,
+        RoutingSampler(lab, cluster.nodes) as routing,
+    ):
+        since = time.monotonic()
+        act()
+        through_proxy.wait_for_commits(20, timeout=240)
+        through_uri.wait_for_commits(20, timeout=240)
+        time.sleep(2)
+    record(f"haproxy {scenario}", through_proxy, since)
+    record(f"uri {scenario}", through_uri, since)
+    assert routing.violations() == []
+    return routing
+
+
+def test_writes_through_haproxy_follow_a_switchover(lab, cluster):
+    cluster.converged()
+    old = cluster.primary()
+    routing = failover_under_writes(
+        lab, cluster, "switchover", lambda: cluster.orchestrate_ok("pgfailover.orch.switchover")
+    )
+    new = cluster.primary()
+    assert new != old
+    written = routing.checked_writes()
+    assert old in written and new in written, written  # the sampler saw both sides of the switch
+    assert written.index(new) > max(i for i, node in enumerate(written) if node == old)
+    wait_for(lambda: read_write_servers_up(lab) == [new], 15, f"HAProxy routes writes to {new} only")
+
+
+@pytest.mark.slow
+def test_writes_through_haproxy_follow_a_killed_primary(lab, cluster, killed):
+    cluster.converged()
+    old = cluster.primary()
+    routing = failover_under_writes(lab, cluster, "primary killed", lambda: killed(old))
+    new = cluster.primary()
+    assert new != old
+    assert new in routing.checked_writes()
+    lab.start(old)
+    cluster.converged()
+
+
+def test_clean_removes_haproxy_and_the_health_endpoints_and_keeps_the_data(lab, cluster):
+    """Last in this module: it removes the cluster."""
+    result = cluster.orchestrate("pgfailover.orch.clean")
+    assert result and result.get("retcode", 1) == 0, orchestrate_failures(result)
+    assert lab.run(PROXY_HOST, "systemctl", "is-active", "haproxy", check=False).stdout.strip() != "active"
+    assert lab.run(PROXY_HOST, "test", "-e", "/usr/sbin/haproxy", check=False).returncode == 1
+    for host in cluster.nodes:
+        unit = f"pgfailover-health-{host}"
+        assert lab.run(host, "systemctl", "is-active", unit, check=False).stdout.strip() != "active"
+        assert lab.run(host, "test", "-e", f"/etc/systemd/system/{unit}.service", check=False).returncode == 1
+        assert (
+            lab.run(host, "test", "-f", f"/var/lib/postgresql/pgaf/{host}/PG_VERSION", check=False).returncode
+            == 0
+        )
