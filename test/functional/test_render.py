@@ -162,15 +162,15 @@ def test_the_fast_profile_sets_monitor_keepers_and_wal_sender_timeout_together(t
         "pgfailover": {**CLUSTER, "monitor": {"minion": "pg1", "port": 5431}, "failover": {"profile": "fast"}}
     }
     high = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.node")
-    assert args_of(high, "pgfailover-node-init-pg1-network-partition-timeout")["value"] == 2
+    assert args_of(high, "pgfailover-node-init-pg1-network-partition-timeout")["value"] == 1
     settings_file = args_of(high, "pgfailover-node-init-pg1-settings")["context"]["settings"]
-    assert settings_file["wal_sender_timeout"] == "2000ms"
+    assert settings_file["wal_sender_timeout"] == "1500ms"
     formation = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.formation")
     settings = args_of(formation, "pgfailover-formation-init-failover-profile")["settings"]
-    assert settings["primary_demote_timeout"] == 5000 and settings["health_check_period"] == 1000
+    assert settings["primary_demote_timeout"] == 3500 and settings["health_check_period"] == 1000
     monitor = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.monitor")
     first = args_of(monitor, "pgfailover-monitor-init-demote-timeout-raised-first")
-    assert first["increase_only"] is True and first["settings"] == {"primary_demote_timeout": 5000}
+    assert first["increase_only"] is True and first["settings"] == {"primary_demote_timeout": 3500}
 
 
 @pytest.mark.parametrize(
