@@ -71,3 +71,48 @@ def test_trust_needs_no_password_and_explicit_timeouts_may_be_safe():
         "monitor": {"primary_demote_timeout": 13000},
     }
     assert validate(cluster) == []
+
+
+@pytest.mark.parametrize(
+    ("haproxy", "health", "named"),
+    [
+        ({"minions": "mon"}, {}, "pgfailover:haproxy:minions is 'mon'; allowed: a list of minion IDs"),
+        (
+            {"minions": ["mon"], "read_only_port": 5000},
+            {},
+            "pgfailover:haproxy:read_write_port and pgfailover:haproxy:read_only_port are both 5000",
+        ),
+        (
+            {"minions": ["mon"], "stats_port": 5431},
+            {},
+            "stats_port is 5431, already used on minion mon by the monitor",
+        ),
+        (
+            {"minions": ["pg1"]},
+            {"port": 5432},
+            "health endpoint on port 5432 of minion pg1, already used by node pg1",
+        ),
+        (
+            {"minions": ["mon"], "fall": 0},
+            {},
+            "pgfailover:haproxy:fall is 0; allowed: a whole number from 1 to 100",
+        ),
+        (
+            {"minions": ["mon"], "timeout": {"check": 5}},
+            {},
+            "pgfailover:haproxy:timeout:check is 5; allowed: milliseconds",
+        ),
+        ({"minions": ["mon"]}, {"enabled": False}, "HAProxy routes by the nodes' health endpoints"),
+    ],
+)
+def test_haproxy_and_health_endpoint_mistakes_are_refused(haproxy, health, named):
+    cluster = good()
+    cluster["haproxy"] = haproxy
+    cluster["health"] = health
+    assert any(named in problem for problem in validate(cluster)), validate(cluster)
+
+
+def test_a_health_port_is_checked_only_where_endpoints_run():
+    cluster = good()
+    cluster["health"] = {"port": 5432}  # no HAProxy: no endpoint, nothing listens there
+    assert validate(cluster) == []
