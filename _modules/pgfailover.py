@@ -1804,6 +1804,33 @@ def reload_postgres(**kwargs):
     return _sql_value(conn, "SELECT pg_reload_conf();") == "t"
 
 
+def apply_settings(unit, **kwargs):
+    """
+    Apply a changed settings file to the local instance: reload, and restart
+    its unit only when PostgreSQL reports a setting that needs a restart
+    (``pending_restart``, e.g. shared_buffers). Returns the settings that
+    needed the restart (an empty list when a reload was enough).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.apply_settings pgautofailover-node-node1
+    """
+    conn = _connection(kwargs)
+    reload_postgres(**kwargs)
+    # A new session reads the configuration the postmaster has reloaded.
+    time.sleep(1)
+    pending = _sql_value(
+        conn, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart;"
+    )
+    needs_restart = [name for name in pending.split(",") if name]
+    if needs_restart:
+        __salt__["service.restart"](unit)
+        wait_postgres(timeout=120, **kwargs)
+    return needs_restart
+
+
 SECRET_CONFIG_KEYS = ("replication.password",)
 
 

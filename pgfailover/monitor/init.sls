@@ -40,6 +40,7 @@ pgfailover-monitor-init-ready:
 {%- endfor %}
     - require:
       - service: pgfailover-monitor-init-service
+      - module: pgfailover-monitor-init-settings-applied
 
 {%- if mapdata.auth != 'trust' %}
 

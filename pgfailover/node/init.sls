@@ -49,6 +49,7 @@ include:
 {%-   endfor %}
     - require:
       - service: {{ prefix }}-service
+      - module: {{ prefix }}-settings-applied
 
 {{ prefix }}-network-partition-timeout:
   pgfailover.config_value:

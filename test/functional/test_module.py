@@ -1,6 +1,7 @@
 """The execution module against a real monitor and two nodes."""
 
 import os
+import subprocess
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -202,3 +203,40 @@ def test_drop_monitor_of_a_spare_monitor(modules, local_cluster):
     modules.pgfailover.drop_monitor(destroy=True, pgdata=pgdata)
     assert not os.path.exists(os.path.join(pgdata, "PG_VERSION"))
     assert modules.pgfailover.is_created(pgdata=pgdata) is False
+
+
+def test_apply_settings_reloads_without_restarting_for_a_reloadable_setting(modules, formation):
+    node = formation.nodes["node1"]
+    pgdata = node["pgdata"]
+    query = "SELECT pg_postmaster_start_time() || ' ' || current_setting('wal_sender_timeout')"
+    psql = [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-XAt",
+        "-p",
+        str(node["port"]),
+        "-d",
+        "postgres",
+        "-c",
+        query,
+    ]
+
+    def started_and_timeout():
+        return subprocess.run(psql, capture_output=True, text=True, check=True, cwd="/").stdout.strip()
+
+    started = started_and_timeout().rsplit(" ", 1)[0]
+    auto_conf = os.path.join(pgdata, "postgresql.auto.conf")
+    with open(auto_conf) as f:
+        original = f.read()
+    try:
+        with open(auto_conf, "a") as f:
+            f.write("wal_sender_timeout = '1500ms'\n")
+        assert modules.pgfailover.apply_settings("pgautofailover-node-node1", pgdata=pgdata) == []
+        assert started_and_timeout() == f"{started} 1500ms"  # applied, not restarted
+    finally:
+        with open(auto_conf, "w") as f:
+            f.write(original)
+        modules.pgfailover.reload_postgres(pgdata=pgdata)
