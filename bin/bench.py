@@ -3,6 +3,7 @@ make bench: measure the lab, the execution module and the formula on this
 machine and record the numbers (not a test: nothing here passes or fails).
 
     bin/bench.py [lab] [module] [formula] [failover] [--runs N] [--cold]
+    bin/bench.py report      # only redraw the tables and charts from results.json
 
 Writes docs/benchmarks/results.json (merged by section), regenerates
 docs/benchmarks/README.md with the machine, date and commit, and draws the
@@ -278,7 +279,14 @@ def write_report(results):
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {results['machine']}. Date: {results['date']}. Commit: `{results['commit']}`.",
+        f"Machine: {results['machine']}. Date: {results['date']}. Last run's commit: `{results['commit']}`.",
+        "Sections were measured at: "
+        + ", ".join(
+            f"{section} `{results[section].get('commit', '?')}`"
+            for section in ("lab", "module", "formula", "failover")
+            if section in results
+        )
+        + ".",
         "",
         "Reproduce with `make bench` (all sections) or `bin/bench.py SECTION`. Each row: median, min and max",
         "over the runs shown.",
@@ -291,7 +299,7 @@ def write_report(results):
             if key in LABELS:
                 _, label, command = LABELS[key]
                 lines.append(f"| {section} | {label} | {_cell(value)} | `{command}` |")
-            elif not isinstance(value, dict):
+            elif key != "commit" and not isinstance(value, dict):
                 lines.append(f"| {section} | {key.replace('_', ' ')} | {value} | | | | |")
     scaling = results.get("formula", {}).get("bring_up_by_secondaries")
     if scaling:
@@ -354,6 +362,10 @@ def main():
         with open(path) as f:
             results = json.load(f)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    if args.sections == ["report"]:
+        charts.draw_all(results, SCENARIO_LABELS, OUT)
+        write_report(results)
+        return
     results.update(
         machine=f"{platform.node()}: {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB, {platform.platform()}",
@@ -376,6 +388,7 @@ def main():
                 results["formula"] = bench_formula(lab, args.runs, workdir)
             elif section == "failover":
                 results["failover"] = bench_failover(lab, args.runs, workdir)
+            results[section]["commit"] = results["commit"]
             print(json.dumps(results[section], indent=1), flush=True)
     finally:
         lab.down()

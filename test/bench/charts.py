@@ -99,7 +99,7 @@ def timeline(record, path):
             ax.broken_barh([(start, width)], (lane - 0.35, 0.7), facecolors=colour, label=label)
     ax.axvspan(0, record["downtime"], color="#fa5252", alpha=0.12, label="no write acknowledged")
     ax.axvline(0, color="black", linewidth=1)
-    ax.text(0, len(nodes) - 0.4, " primary's host killed", va="bottom")
+    ax.text(0, -0.45, " fault", va="bottom", fontsize=8)
     ax.set_yticks(range(len(nodes)), nodes)
     ax.set_xlabel("seconds since the fault")
     ax.set_title(
