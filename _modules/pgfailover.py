@@ -1804,18 +1804,21 @@ def reload_postgres(**kwargs):
     return _sql_value(conn, "SELECT pg_reload_conf();") == "t"
 
 
-def apply_settings(unit, **kwargs):
+def apply_settings(unit, names=None, **kwargs):
     """
     Apply a changed settings file to the local instance: reload, and restart
-    its unit only when PostgreSQL reports a setting that needs a restart
-    (``pending_restart``, e.g. shared_buffers). Returns the settings that
-    needed the restart (an empty list when a reload was enough).
+    its unit only when PostgreSQL reports one of ``names`` (the settings the
+    file manages; all settings when not given) as needing a restart
+    (``pending_restart``, e.g. shared_buffers). pg_autoctl's own changes,
+    such as recovery_target_timeline on a promoted node, do not count when
+    ``names`` is given. Returns the settings that needed the restart (an
+    empty list when a reload was enough).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt node1 pgfailover.apply_settings pgautofailover-node-node1
+        salt node1 pgfailover.apply_settings pgautofailover-node-node1 names='[shared_buffers]'
     """
     conn = _connection(kwargs)
     reload_postgres(**kwargs)
@@ -1824,7 +1827,8 @@ def apply_settings(unit, **kwargs):
     pending = _sql_value(
         conn, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart;"
     )
-    needs_restart = [name for name in pending.split(",") if name]
+    wanted = None if names is None else {str(name).lower() for name in names}
+    needs_restart = [name for name in pending.split(",") if name and (wanted is None or name in wanted)]
     if needs_restart:
         __salt__["service.restart"](unit)
         wait_postgres(timeout=120, **kwargs)
