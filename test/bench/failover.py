@@ -13,19 +13,13 @@ import time
 
 import yaml
 
+from helpers.cluster import APP_PASSWORD, PILLAR, SHOW_STATE, WRITABLE
 from helpers.sampler import Sampler
 from helpers.writer import Writer, client_uri
 from lab.session import orchestrate_failures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
-APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
 HOSTS = ("mon", "pg1", "pg2", "pg3")
-WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
-SHOW_STATE = (
-    "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
-    "pg_autoctl show state --json --pgdata /var/lib/postgresql/pgaf/monitor"
-)
 
 
 def install_pillar(lab, workdir, nodes, profile=None, sync_standbys=1):

@@ -16,6 +16,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
 WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
+# The monitor's state table, read on its host (no Salt round-trip): for samplers.
+SHOW_STATE = (
+    "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
+    "pg_autoctl show state --json --pgdata /var/lib/postgresql/pgaf/monitor"
+)
 
 
 class Cluster:

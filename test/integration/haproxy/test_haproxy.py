@@ -17,7 +17,7 @@ import time
 import psycopg
 import pytest
 
-from helpers.cluster import APP_PASSWORD, WRITABLE, Cluster, record
+from helpers.cluster import APP_PASSWORD, SHOW_STATE, WRITABLE, Cluster, record
 from helpers.proxy import health, proxy_uri, servers
 from helpers.sampler import Sampler
 from helpers.writer import CONNECT_OPTIONS, Writer
@@ -26,10 +26,6 @@ from lab.session import orchestrate_changes, orchestrate_failures
 PROXY_HOST = "mon"
 READ_WRITE, READ_ONLY, STATS = 5000, 5001, 7000
 FRONTEND = "pgfailover-default-read-{}"
-SHOW_STATE = (
-    "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
-    "pg_autoctl show state --json --pgdata /var/lib/postgresql/pgaf/monitor"
-)
 
 
 @pytest.fixture(scope="module")
