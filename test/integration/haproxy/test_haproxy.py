@@ -3,10 +3,11 @@ HAProxy in front of the cluster, on real hosts: the formula puts HAProxy on
 the monitor's host (pgfailover:haproxy:minions) and a health endpoint on
 every node. Clients write through HAProxy's read-write port while a
 switchover and a killed primary happen, next to a client on the multi-host
-formation URI; the read-only port never takes a write and drops a
-partitioned secondary; and at every step of a failover, sampled every
-0.25 s, a write through HAProxy only lands on the node the monitor holds as
-primary and at most one health endpoint answers "primary".
+formation URI; the read-only port never takes a write, drops a partitioned
+secondary and falls back to the primary when no secondary is left; and at
+every step of a failover, sampled every 0.25 s, a write through HAProxy only
+lands on the node the monitor holds as primary and at most one health
+endpoint answers "primary".
 
 The tests share one cluster and run in file order.
 """
@@ -172,6 +173,32 @@ def test_the_read_only_port_never_takes_a_write_and_drops_a_partitioned_secondar
         ) as c:
             landed.add(where(c.execute("SELECT inet_server_addr()").fetchone()[0]))
     assert landed == {kept}
+
+
+def test_the_read_only_port_falls_back_to_the_primary_when_no_secondary_is_healthy(lab, cluster, partitioned):
+    cluster.converged()
+    primary = cluster.primary()
+    secondaries = sorted(set(cluster.nodes) - {primary})
+    for name in secondaries:
+        partitioned(name)
+    wait_for(
+        lambda: all(
+            servers(lab.address(PROXY_HOST), STATS)[(FRONTEND.format("only"), name)] == "DOWN"
+            for name in secondaries
+        ),
+        30,
+        f"HAProxy marks the partitioned {secondaries} down on the read-only port",
+    )
+    where = node_of(lab, cluster.nodes)
+    landed = set()
+    for _ in range(6):
+        with psycopg.connect(
+            proxy(lab, READ_ONLY), password=APP_PASSWORD, autocommit=True, **CONNECT_OPTIONS
+        ) as conn:
+            address, in_recovery = conn.execute("SELECT inet_server_addr(), pg_is_in_recovery()").fetchone()
+            assert in_recovery is False
+            landed.add(where(address))
+    assert landed == {primary}
 
 
 def failover_under_writes(lab, cluster, scenario, act):
