@@ -1821,9 +1821,10 @@ def apply_settings(unit, names=None, **kwargs):
         salt node1 pgfailover.apply_settings pgautofailover-node-node1 names='[shared_buffers]'
     """
     conn = _connection(kwargs)
+    wait_postgres(timeout=60, **kwargs)
+    loaded_before = _sql_value(conn, "SELECT pg_conf_load_time();")
     reload_postgres(**kwargs)
-    # A new session reads the configuration the postmaster has reloaded.
-    time.sleep(1)
+    _wait_for_reload(conn, loaded_before)
     pending = _sql_value(
         conn, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart;"
     )
@@ -1833,6 +1834,15 @@ def apply_settings(unit, names=None, **kwargs):
         __salt__["service.restart"](unit)
         wait_postgres(timeout=120, **kwargs)
     return needs_restart
+
+
+def _wait_for_reload(conn, loaded_before, timeout=10):
+    """Until a new session sees a configuration load time later than ``loaded_before``."""
+    deadline = time.monotonic() + timeout
+    while _sql_value(conn, "SELECT pg_conf_load_time();") == loaded_before:
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(f"PostgreSQL did not reload its configuration within {timeout} s")
+        time.sleep(0.05)
 
 
 SECRET_CONFIG_KEYS = ("replication.password",)
