@@ -76,33 +76,42 @@ include:
 {%-     endfor %}
 {%-   endif %}
 
-{%-   if mapdata.dbname != 'postgres' and not mapdata.get('skip_pg_hba') %}
+{%-   if not mapdata.get('skip_pg_hba') %}
+{%-     set host_type = 'host' if mapdata.ssl.mode == 'none' else 'hostssl' %}
+{%-     set databases = ['replication', mapdata.dbname] + (['postgres'] if mapdata.dbname != 'postgres' else []) %}
 
-{#- pg_autoctl 2.0 lets the replicator into dbname only, but runs pg_rewind
-    against database postgres: without this, an old primary cannot rewind
+{#- The replicator's access from every node of the pillar, written before any
+    standby joins. pg_autoctl adds its own replication and dbname rules only
+    once the primary's keeper has seen a new standby: with four standbys
+    joining at once, one base backup came first and was refused ("no
+    pg_hba.conf entry ... pgautofailover_replicator, database appdb"). And
+    pg_autoctl 2.0 runs pg_rewind against database postgres, which it never
+    lets the replicator into: without that rule an old primary cannot rewind
     and falls back to a full pg_basebackup (seen on the lab, where that
     fallback also wedged the keeper after a power cut). #}
-{{ prefix }}-rewind-hba:
+{{ prefix }}-replicator-hba:
   file.blockreplace:
     - name: {{ node.pgdata }}/pg_hba.conf
-    - marker_start: "# BEGIN pgfailover pg_rewind access (managed by Salt)"
-    - marker_end: "# END pgfailover pg_rewind access"
+    - marker_start: "# BEGIN pgfailover replicator access (managed by Salt)"
+    - marker_end: "# END pgfailover replicator access"
     - append_if_not_found: True
     - content: |
 {%-     for other in mapdata.nodes %}
-        {{ 'host' if mapdata.ssl.mode == 'none' else 'hostssl' }} postgres pgautofailover_replicator {{ other.hostname }} {{ mapdata.auth }}
+{%-       for database in databases %}
+        {{ host_type }} {{ database }} pgautofailover_replicator {{ other.hostname }} {{ mapdata.auth }}
+{%-       endfor %}
 {%-     endfor %}
     - require:
       - pgfailover: {{ prefix }}-ready
 
-{{ prefix }}-rewind-hba-reload:
+{{ prefix }}-replicator-hba-reload:
   module.run:
     - pgfailover.reload_postgres:
 {%-     for k, v in conn.items() %}
       - {{ k }}: {{ v }}
 {%-     endfor %}
     - onchanges:
-      - file: {{ prefix }}-rewind-hba
+      - file: {{ prefix }}-replicator-hba
 {%-   endif %}
 
 {%-   if app.get('owner') %}
