@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 # salt-run state.orchestrate pgfailover.orch
-# Bare hosts to a converged cluster: packages everywhere, the monitor, the
-# primary, the secondaries in parallel (each with its health endpoint when
-# HAProxy is used), formation settings, HAProxy on the hosts that run it.
+# Bare hosts to a converged cluster: packages on the nodes' hosts while the
+# monitor's host installs and creates the monitor, then the primary, the
+# secondaries in parallel (each with its health endpoint when HAProxy is
+# used), formation settings, HAProxy on the hosts that run it.
 # A re-run on a converged cluster changes nothing and never demotes or
 # re-creates anything: the primary step targets the node that is primary now.
 {%- set tplroot = tpldir.split('/')[0] %}
@@ -21,6 +22,8 @@
 {%- endfor %}
 {%- set postgres_hosts = ([monitor_minion] + node_minions) | unique | list %}
 {%- set everyone = (postgres_hosts + mapdata.haproxy.minions) | unique | list %}
+{#- Hosts with nodes but not the monitor (that one gets its packages in the monitor's step). #}
+{%- set node_hosts = node_minions | reject('equalto', monitor_minion) | list %}
 {#- Each node's step also starts its health endpoint when HAProxy needs it. #}
 {%- set node_sls = [tplroot ~ '.node'] + ([tplroot ~ '.health'] if mapdata.health.enabled else []) %}
 
@@ -43,25 +46,36 @@ pgfailover-orch-init-sync:
       - {{ tplroot }}.sync
     - failhard: True
 
+{#- The monitor's host creates the monitor in the same run as its packages,
+    beside the nodes' hosts installing theirs: one step less on the way to
+    the primary. #}
+pgfailover-orch-init-monitor:
+  salt.state:
+    - tgt: {{ monitor_minion }}
+    - sls:
+      - {{ tplroot }}.package
+      - {{ tplroot }}.config
+      - {{ tplroot }}.monitor
+    - failhard: True
+    - parallel: True
+    - require:
+      - salt: pgfailover-orch-init-sync
+{%- if node_hosts %}
+
 pgfailover-orch-init-packages:
   salt.state:
-    - tgt: {{ postgres_hosts | join(',') }}
+    - tgt: {{ node_hosts | join(',') }}
     - tgt_type: list
     - sls:
       - {{ tplroot }}.package
       - {{ tplroot }}.config
     - failhard: True
+    - parallel: True
     - require:
       - salt: pgfailover-orch-init-sync
-
-pgfailover-orch-init-monitor:
-  salt.state:
-    - tgt: {{ monitor_minion }}
-    - sls:
-      - {{ tplroot }}.monitor
-    - failhard: True
-    - require:
-      - salt: pgfailover-orch-init-packages
+    - require_in:
+      - salt: pgfailover-orch-init-primary
+{%- endif %}
 
 pgfailover-orch-init-primary:
   salt.state:
