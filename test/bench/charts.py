@@ -47,9 +47,10 @@ def bring_up(scaling, path):
         ("orchestrate", "state.orchestrate pgfailover.orch", "#1c7ed6"),
         ("plain_script", "plain pg_autoctl script", "#868e96"),
     ):
-        medians, errors = _whiskers([scaling[size][key] for size in sizes])
+        measured = [size for size in sizes if scaling[size][key]]  # a size whose every run failed has none
+        medians, errors = _whiskers([scaling[size][key] for size in measured])
         ax.errorbar(
-            [int(s) for s in sizes], medians, yerr=errors, marker="o", capsize=4, label=label, color=colour
+            [int(s) for s in measured], medians, yerr=errors, marker="o", capsize=4, label=label, color=colour
         )
     ax.set_xlabel("secondaries (plus monitor and primary)")
     ax.set_ylabel("bare hosts to converged (s)")
