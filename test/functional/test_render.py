@@ -231,3 +231,19 @@ def test_haproxy_port_clashes_and_disabled_health_are_refused(tmp_path):
     no_health = {**HAPROXY_CLUSTER, "health": {"enabled": False}}
     refused = show_sls(tmp_path, "app1", {"pgfailover": no_health}, DEBIAN, expect_error=True)
     assert "pgfailover:health:enabled is false but pgfailover:haproxy:minions lists app1" in refused
+
+
+def test_the_primary_lets_every_pillar_node_replicate_before_any_standby_joins(tmp_path):
+    high = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN, sls="pgfailover.node")
+    rules = args_of(high, "pgfailover-node-init-pg1-replicator-hba")["content"].split("\n")
+    for node in ("pg1", "pg2"):
+        for database in ("replication", "appdb", "postgres"):
+            assert f"hostssl {database} pgautofailover_replicator {node} scram-sha-256" in rules
+    without_tls = {**CLUSTER, "ssl": {"mode": "none"}}
+    high = show_sls(tmp_path, "pg1", {"pgfailover": without_tls}, DEBIAN, sls="pgfailover.node")
+    assert "host replication pgautofailover_replicator pg2 scram-sha-256" in (
+        args_of(high, "pgfailover-node-init-pg1-replicator-hba")["content"].split("\n")
+    )
+    own_hba = {key: value for key, value in CLUSTER.items() if key != "auth"} | {"skip_pg_hba": True}
+    high = show_sls(tmp_path, "pg1", {"pgfailover": own_hba}, DEBIAN, sls="pgfailover.node")
+    assert "pgfailover-node-init-pg1-replicator-hba" not in high
