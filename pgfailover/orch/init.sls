@@ -107,15 +107,7 @@ pgfailover-orch-init-formation:
     - failhard: True
     - require:
       - salt: pgfailover-orch-init-primary
-{%- if mapdata.haproxy.minions %}
-
-pgfailover-orch-init-haproxy:
-  salt.state:
-    - tgt: {{ mapdata.haproxy.minions | join(',') }}
-    - tgt_type: list
-    - sls:
-      - {{ tplroot }}.haproxy
-    - failhard: True
-    - require:
-      - salt: pgfailover-orch-init-formation
-{%- endif %}
+{#- HAProxy last, once the formation has converged (the same step as scale's). #}
+{%- set prefix = 'pgfailover-orch-init' %}
+{%- set chain = {'step': 'pgfailover-orch-init-formation'} %}
+{%- include tplroot ~ '/orch/haproxy.jinja' %}
