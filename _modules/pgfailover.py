@@ -1786,10 +1786,20 @@ def set_database_owner(dbname, owner, **kwargs):
     return True
 
 
+def _wait_for_reload(conn, loaded_before, timeout=10):
+    """Until a new session sees a configuration load time later than ``loaded_before``."""
+    deadline = time.monotonic() + timeout
+    while _sql_value(conn, "SELECT pg_conf_load_time();") == loaded_before:
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(f"PostgreSQL did not reload its configuration within {timeout} s")
+        time.sleep(0.05)
+
+
 def reload_postgres(**kwargs):
     """
     Reload the local instance's configuration (pg_hba.conf, reloadable
-    settings) with pg_reload_conf().
+    settings) with pg_reload_conf(), and return once new sessions see it
+    (the postmaster's configuration load time has moved).
 
     CLI Example:
 
@@ -1801,7 +1811,10 @@ def reload_postgres(**kwargs):
     # Called right after a restart (settings changed), PostgreSQL may still
     # be starting: wait for it rather than fail.
     wait_postgres(timeout=60, **kwargs)
-    return _sql_value(conn, "SELECT pg_reload_conf();") == "t"
+    loaded_before = _sql_value(conn, "SELECT pg_conf_load_time();")
+    reloaded = _sql_value(conn, "SELECT pg_reload_conf();") == "t"
+    _wait_for_reload(conn, loaded_before)
+    return reloaded
 
 
 def apply_settings(unit, names=None, **kwargs):
@@ -1821,10 +1834,7 @@ def apply_settings(unit, names=None, **kwargs):
         salt node1 pgfailover.apply_settings pgautofailover-node-node1 names='[shared_buffers]'
     """
     conn = _connection(kwargs)
-    wait_postgres(timeout=60, **kwargs)
-    loaded_before = _sql_value(conn, "SELECT pg_conf_load_time();")
     reload_postgres(**kwargs)
-    _wait_for_reload(conn, loaded_before)
     pending = _sql_value(
         conn, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart;"
     )
@@ -1834,15 +1844,6 @@ def apply_settings(unit, names=None, **kwargs):
         __salt__["service.restart"](unit)
         wait_postgres(timeout=120, **kwargs)
     return needs_restart
-
-
-def _wait_for_reload(conn, loaded_before, timeout=10):
-    """Until a new session sees a configuration load time later than ``loaded_before``."""
-    deadline = time.monotonic() + timeout
-    while _sql_value(conn, "SELECT pg_conf_load_time();") == loaded_before:
-        if time.monotonic() >= deadline:
-            raise CommandExecutionError(f"PostgreSQL did not reload its configuration within {timeout} s")
-        time.sleep(0.05)
 
 
 SECRET_CONFIG_KEYS = ("replication.password",)
