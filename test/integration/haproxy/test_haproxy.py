@@ -181,11 +181,13 @@ def test_the_read_only_port_falls_back_to_the_primary_when_no_secondary_is_healt
     secondaries = sorted(set(cluster.nodes) - {primary})
     for name in secondaries:
         partitioned(name)
+
+    def read_only_servers():
+        up = servers(lab.address(PROXY_HOST), STATS)  # one stats page per poll
+        return [up[(FRONTEND.format("only"), name)] for name in secondaries]
+
     wait_for(
-        lambda: all(
-            servers(lab.address(PROXY_HOST), STATS)[(FRONTEND.format("only"), name)] == "DOWN"
-            for name in secondaries
-        ),
+        lambda: read_only_servers() == ["DOWN"] * len(secondaries),
         30,
         f"HAProxy marks the partitioned {secondaries} down on the read-only port",
     )
