@@ -31,9 +31,10 @@ SECRET = "******"
 
 
 def __virtual__():
-    if "pgfailover.state" in __salt__:
-        return __virtualname__
-    return (False, "pgfailover: the pgfailover execution module is not available")
+    # Loaded even where pg_autoctl is missing: node_absent must succeed on a
+    # host already cleaned, and every other state then fails with the
+    # execution module's own reason instead of "state not found".
+    return __virtualname__
 
 
 def _ret(name):
@@ -46,7 +47,17 @@ def _fail(ret, comment):
 
 
 def _module(function, *args, **kwargs):
+    missing = _pg_autoctl_missing()
+    if missing:
+        raise CommandExecutionError(missing)
     return __salt__[f"pgfailover.{function}"](*args, **kwargs)
+
+
+def _pg_autoctl_missing():
+    """Why the execution module is not loaded here (its __virtual__'s reason), or None."""
+    if "pgfailover.state" in __salt__:
+        return None
+    return __salt__.missing_modules.get("pgfailover") or "the pgfailover execution module is not loaded"
 
 
 def _local_config(conn):
@@ -302,6 +313,13 @@ def node_absent(name, destroy=False, formation=None, allow_last_standby=False, *
             - pgdata: /var/lib/postgresql/pgaf/node
     """
     ret = _ret(name)
+    missing = _pg_autoctl_missing()
+    if missing:  # a host cleaned already, or never built: no keeper can run here
+        ret["comment"] = (
+            f"Node {name}: nothing to drop here, pg_autoctl is not installed ({missing}). If the "
+            f"monitor still lists it, drop it there: salt MONITOR pgfailover.drop_node name={name} force=True"
+        )
+        return ret
     try:
         if _local_config(conn) is None:
             ret["comment"] = f"Node {name} is not initialised here; nothing to drop."

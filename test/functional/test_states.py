@@ -1,9 +1,11 @@
 """The state module against a real monitor and nodes: test mode, create, re-run, change, removal."""
 
+import copy
 import os
 import subprocess
 
 import pytest
+from saltfactories.utils.functional import Loaders
 
 from helpers.local_cluster import BINDIR, NODE_OPTIONS, free_port
 
@@ -279,3 +281,17 @@ def test_node_absent_with_destroy_removes_the_data(states, modules, formation, l
     assert not os.path.exists(os.path.join(pgdata, "PG_VERSION"))
     local_cluster.stop(pgdata)
     modules.pgfailover.wait_converged(timeout=90, pgdata=formation.monitor)
+
+
+def test_without_pg_autoctl_node_absent_has_nothing_to_do_and_other_states_say_why(minion_opts, tmp_path):
+    """A host cleaned already: the packages are gone, so the execution module is not loaded."""
+    opts = copy.deepcopy(minion_opts)
+    missing = str(tmp_path / "bin" / "pg_autoctl")
+    opts["pgfailover"] = {"pg_autoctl": missing}
+    states = Loaders(opts).states
+    gone = states.pgfailover.node_absent("node1", pgdata=str(tmp_path / "node1"))
+    assert gone.result is True and gone.changes == {}, gone.comment
+    assert f"pg_autoctl not found at {missing}" in gone.comment
+    assert "pgfailover.drop_node name=node1 force=True" in gone.comment
+    refused = states.pgfailover.node_ready("node1", pgdata=str(tmp_path / "node1"))
+    assert refused.result is False and f"pg_autoctl not found at {missing}" in refused.comment
