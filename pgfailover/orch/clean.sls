@@ -16,8 +16,12 @@
 {%- set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', timeout=15)
                   if monitor_minion else {} %}
 {%- set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}
+{#- The primary's host leaves last. Without an answer (no monitor left, or no
+    primary during a failover) the first pillar node's host does: every host
+    is cleaned once, and a primary met earlier refuses to be dropped. #}
 {%- set primary_minion = minion_of.get(current.nodename) if current is mapping else None %}
-{%- set secondary_minions = node_minions | reject('equalto', primary_minion) | list %}
+{%- set last_minion = primary_minion or node_minions[0] %}
+{%- set secondary_minions = node_minions | reject('equalto', last_minion) | list %}
 {#- An orchestrate-time override of pgfailover:clean (pillar=...) reaches the
     hosts; every node leaves, so the last standby may too. #}
 {%- set clean_pillar = {'pgfailover': {'clean': dict(cluster.get('clean', {}), allow_last_standby=True) } } %}
@@ -59,7 +63,7 @@ pgfailover-orch-clean-secondary-{{ minion }}:
 
 pgfailover-orch-clean-primary:
   salt.state:
-    - tgt: {{ primary_minion or node_minions[0] }}
+    - tgt: {{ last_minion }}
     - sls:
       - {{ tplroot }}.clean
     - pillar: {{ clean_pillar | json }}

@@ -6,6 +6,7 @@ idempotent re-runs (highstate, test mode, orchestrate), and a reboot.
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -217,3 +218,13 @@ def test_clean_orchestration_uninstalls_and_keeps_the_data(lab, cluster):
             "packages removed"
         )
         assert lab.run(host, "test", "-f", f"{pgdata}/PG_VERSION", check=False).returncode == 0, "data kept"
+
+
+def test_clean_orchestration_run_again_changes_nothing(lab, cluster):
+    """After the clean: no monitor answers and pg_autoctl is gone; every host is cleaned once, unchanged."""
+    result = lab.salt_run("state.orchestrate", "pgfailover.orch.clean", check=False)
+    assert result and result.get("retcode", 1) == 0, orchestrate_failures(result)
+    assert orchestrate_changes(result) == []
+    comments = [step["comment"] for steps in result["data"].values() for step in steps.values()]
+    for host in ("pg1", "pg2", "pg3"):  # each node's host in one step: "... No changes made to pg1."
+        assert sum(host in re.findall(r"\w+", comment) for comment in comments) == 1, (host, comments)
