@@ -64,6 +64,19 @@ class Cluster:
             raise SaltError(f"pgfailover.state on {self.monitor}: {nodes}")
         return {node["nodename"]: node for node in nodes}
 
+    def history(self, count=40):
+        """The monitor's last events, one line each: for failure messages."""
+        try:
+            rows = self.call("pgfailover.events", f"count={count}", timeout=30)
+        except SaltError as exc:
+            return [f"(no events: {exc})"]
+        if not isinstance(rows, list):  # the module failed: Salt returns its message
+            return [f"(no events: {rows})"]
+        return [
+            f"{e.get('eventtime', '')[11:23]} {e.get('nodename')} {e.get('description', '')[:160]}"
+            for e in rows
+        ]
+
     def primary(self):
         return self.call("pgfailover.primary")["nodename"]
 

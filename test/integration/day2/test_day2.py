@@ -294,10 +294,7 @@ def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(la
         for (at, sweep), (_, states) in zip(roles.sweeps, roles.states, strict=True)
         if list(sweep.values()).count("writable") > 1
     ]
-    events = [
-        f"{e.get('eventtime', '')[11:23]} {e.get('nodename')} {e.get('description', '')[:160]}"
-        for e in cluster.call("pgfailover.events", "count=40")
-    ]
+    events = cluster.history()
     assert overlaps == [], (
         f"two writable nodes at once (seconds after the partition of {victim}): {overlaps[:5]}\n"
         + "\n".join(events)

@@ -216,8 +216,12 @@ def failover_under_writes(lab, cluster, scenario, act):
     ):
         since = time.monotonic()
         act()
-        through_proxy.wait_for_commits(20, timeout=240)
-        through_uri.wait_for_commits(20, timeout=240)
+        try:
+            through_proxy.wait_for_commits(20, timeout=240)
+            through_uri.wait_for_commits(20, timeout=240)
+        except AssertionError as exc:
+            events = "\n".join(cluster.history())
+            raise AssertionError(f"{exc}\nthe monitor's last events:\n{events}") from exc
         time.sleep(2)
     record(f"haproxy {scenario}", through_proxy, since)
     record(f"uri {scenario}", through_uri, since)
