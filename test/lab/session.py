@@ -94,6 +94,8 @@ class Lab:
 def _minion_states(result):
     """(step id, step, minion, state id, state) for each minion state of an orchestrate's salt.state steps."""
     for steps in result["data"].values():
+        if not isinstance(steps, dict):  # a render error: a list of messages
+            continue
         for step_id, step in steps.items():
             if not step_id.endswith("_|-state"):  # salt.function steps return values, not states
                 continue
@@ -112,6 +114,9 @@ def orchestrate_failures(result):
         if not state.get("result")
     ]
     for steps in result["data"].values():
+        if not isinstance(steps, dict):  # the orchestration did not render (or a preflight refused)
+            lines += [str(message)[:2000] for message in steps]
+            continue
         lines += [
             f"{sid.split('_|-')[1]}: {step['comment'][:300]}"
             for sid, step in steps.items()
