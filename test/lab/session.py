@@ -67,9 +67,17 @@ class Lab:
         master.install_pillar(files)
 
     def salt(self, target, function, *args, tgt_type="glob", timeout=600, check=True):
-        """`salt TARGET FUNCTION ARGS --out=json --static`, parsed."""
+        """
+        `salt TARGET FUNCTION ARGS --out=json --static`, parsed. With ``check``,
+        a minion whose function failed raises SaltError: `salt --static` exits 0
+        and prints the error as that minion's return.
+        """
         argv = [f"--{tgt_type}" if tgt_type != "glob" else "", target, function, *args]
-        return self._json("salt", [a for a in argv if a], timeout, check)
+        returns = self._json("salt", [a for a in argv if a], timeout, check)
+        failed = {minion: ret for minion, ret in (returns or {}).items() if _is_function_error(ret)}
+        if check and failed:
+            raise SaltError(f"salt {target} {function}: " + "; ".join(f"{m}: {r}" for m, r in failed.items()))
+        return returns
 
     def salt_run(self, *args, timeout=1800, check=True):
         return self._json("salt-run", list(args), timeout, check)
@@ -89,6 +97,14 @@ class Lab:
             timeout=timeout + 60,
         )
         return _parse(result, check, f"{tool} {' '.join(args)}")
+
+
+# How a minion's return reads when the function failed (salt/minion.py).
+FUNCTION_ERRORS = ("ERROR", "Passed invalid arguments", "The minion function caused an exception")
+
+
+def _is_function_error(ret):
+    return isinstance(ret, str) and (ret.startswith(FUNCTION_ERRORS) or ret.endswith("is not available."))
 
 
 def _minion_states(result):
