@@ -39,6 +39,7 @@ def psql(lab, host, uri, sql):
 
 @pytest.fixture(scope="module")
 def cluster(lab):
+    lab.down()  # bare hosts whatever ran before (another module's clean keeps its data directories)
     lab.up(*HOSTS)
     for host in HOSTS:  # bare hosts: the formula installs PostgreSQL itself
         assert lab.run(host, "test", "-e", "/usr/bin/pg_autoctl", check=False).returncode == 1
