@@ -57,7 +57,8 @@ def _pg_autoctl_missing():
     """Why the execution module is not loaded here (its __virtual__'s reason), or None."""
     if "pgfailover.state" in __salt__:
         return None
-    return __salt__.missing_modules.get("pgfailover") or "the pgfailover execution module is not loaded"
+    reason = __salt__.missing_modules.get("pgfailover") or "the pgfailover execution module is not loaded"
+    return "; ".join(dict.fromkeys(reason.split("; ")))  # the loader repeats it once per attempt
 
 
 def _local_config(conn):
