@@ -12,7 +12,8 @@
 include:
   - {{ tplroot }}.monitor.clean
 
-{%- for path in [mapdata.home ~ '/.pgpass', '/etc/tmpfiles.d/pgfailover.conf', mapdata.runtime_dir]
+{%- for path in [mapdata.home ~ '/.pgpass', '/etc/tmpfiles.d/pgfailover.conf', mapdata.runtime_dir,
+                 mapdata.pidfile_guard]
               + ([mapdata.home ~ '/.config/pg_autoctl', mapdata.home ~ '/.local/share/pg_autoctl']
                  if mapdata.clean.remove_data is sameas true else []) %}
 
@@ -26,6 +27,15 @@ pgfailover-config-clean-{{ path }}:
 {%-     endfor %}
 {%-   endif %}
 {%- endfor %}
+
+{%- set guard_dir = salt['file.dirname'](mapdata.pidfile_guard) %}
+
+pgfailover-config-clean-pidfile-guard-dir:
+  cmd.run:
+    - name: rmdir {{ guard_dir }}
+    - onlyif: test -n "$(find {{ guard_dir }} -maxdepth 0 -empty 2>/dev/null)"
+    - require:
+      - file: pgfailover-config-clean-{{ mapdata.pidfile_guard }}
 
 pgfailover-config-clean-grain:
   grains.absent:

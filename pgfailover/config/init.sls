@@ -34,6 +34,15 @@ pgfailover-config-data-root:
     - require:
       - sls: {{ tplroot }}.package
 
+# Run before every start of a pg_auto_failover unit: removes a postmaster.pid
+# left by a power cut whose PID now belongs to another process (see the file).
+pgfailover-config-pidfile-guard:
+  file.managed:
+    - name: {{ mapdata.pidfile_guard }}
+    - source: salt://{{ tplroot }}/files/pidfile_guard.sh
+    - mode: '0755'
+    - makedirs: True
+
 # Passwords for pg_autoctl's internal roles, read from pillar by the template:
 # never on a command line, never shown in a diff.
 pgfailover-config-pgpass:
