@@ -228,6 +228,33 @@ def test_scale_adds_a_node_refuses_an_unsafe_removal_and_removes_keeping_data(la
     assert lab.salt("pg4", "grains.get", "pgfailover")["pg4"] == ""
 
 
+def test_a_stale_postmaster_pid_naming_a_live_process_does_not_keep_postgres_down(lab, cluster):
+    """
+    A power cut leaves postmaster.pid behind; after the boot its PID may belong
+    to another process of the service user (the health endpoint, the keeper),
+    and pg_autoctl then takes PostgreSQL for running and never starts it. The
+    units' ExecStartPre removes such a file. Emulated on a secondary: unit
+    stopped, the file pointed at a live process of the service user, unit started.
+    """
+    cluster.converged()
+    node = cluster.secondaries()[0]
+    unit, pgdata = f"pgautofailover-node-{node}", f"/var/lib/postgresql/pgaf/{node}"
+    sleeper = "pgfailover-test-sleeper"
+    lab.run(node, "systemd-run", f"--unit={sleeper}", "--uid=postgres", "/bin/sleep", "600")
+    try:
+        pid = lab.run(node, "systemctl", "show", "-p", "MainPID", "--value", sleeper).stdout.strip()
+        lab.run(node, "systemctl", "stop", unit)
+        stale = f"printf '%s\\n{pgdata}\\n' {pid} > {pgdata}/postmaster.pid"
+        lab.run(node, "runuser", "-u", "postgres", "--", "sh", "-c", stale)
+        lab.run(node, "systemctl", "start", unit)
+        assert lab.salt(node, "pgfailover.wait_postgres", "timeout=60", timeout=90)[node] is True
+        journal = lab.run(node, "journalctl", "-u", unit, "-n", "200", "--no-pager").stdout
+        assert f"removed stale {pgdata}/postmaster.pid (PID {pid} is sleep)" in journal
+    finally:
+        lab.run(node, "systemctl", "stop", sleeper, check=False)
+    cluster.converged()
+
+
 @pytest.mark.slow
 def test_a_killed_secondary_does_not_stop_writes_and_rejoins(lab, cluster, killed):
     cluster.converged()

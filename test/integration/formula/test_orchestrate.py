@@ -218,6 +218,9 @@ def test_clean_orchestration_uninstalls_and_keeps_the_data(lab, cluster):
         assert lab.run(host, "test", "-e", "/usr/bin/pg_autoctl", check=False).returncode == 1, (
             "packages removed"
         )
+        assert lab.run(host, "test", "-e", "/usr/local/lib/pgfailover", check=False).returncode == 1, (
+            "the units' pidfile guard and its directory removed"
+        )
         assert lab.run(host, "test", "-f", f"{pgdata}/PG_VERSION", check=False).returncode == 0, "data kept"
 
 
