@@ -237,7 +237,6 @@ def bench_failover(lab, runs, workdir):
         scenarios[key] = {
             "downtime": summary([m["downtime"] for m in measured]),
             "lost": sum(m["lost"] for m in measured),
-            "keepers_restarted": sum(1 for m in measured if m.get("keeper_restarted")),
         }
         print(f"bench: {key}: {json.dumps(scenarios[key])}", flush=True)
     return {"scenarios": scenarios, "timeline": timeline}

@@ -13,7 +13,7 @@ import time
 
 import yaml
 
-from helpers.cluster import APP_PASSWORD, PILLAR, RESTARTED_KEEPERS, SHOW_STATE, WRITABLE, Cluster
+from helpers.cluster import APP_PASSWORD, PILLAR, SHOW_STATE, WRITABLE
 from helpers.sampler import Sampler
 from helpers.writer import Writer, client_uri
 from lab.session import orchestrate_failures
@@ -109,13 +109,8 @@ def _measure(lab, scenario, act, recover, timeline=None):
 
 
 def kill_primary(lab, timeline=None):
-    """The old primary boots again through Cluster.rejoin (one unit restart if pg_autoctl hangs rejoining)."""
     victim = primary(lab)
-    restarted_before = len(RESTARTED_KEEPERS)
-    cluster = Cluster(lab, workdir=None)
-    result = _measure(lab, "kill", lambda: lab.kill(victim), lambda: cluster.rejoin(victim), timeline)
-    result["keeper_restarted"] = len(RESTARTED_KEEPERS) > restarted_before
-    return result
+    return _measure(lab, "kill", lambda: lab.kill(victim), lambda: lab.start(victim), timeline)
 
 
 def partition_primary(lab):

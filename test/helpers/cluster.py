@@ -15,8 +15,6 @@ from lab.session import SaltError, orchestrate_failures
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
-# Nodes whose keeper hung rejoining and was restarted (Cluster.rejoin): printed in the run's summary.
-RESTARTED_KEEPERS = []
 WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
 # The monitor's state table, read on its host (no Salt round-trip): for samplers.
 SHOW_STATE = (
@@ -89,25 +87,13 @@ class Cluster:
         assert sorted(table) == sorted(nodes or self.nodes)
         return table
 
-    def rejoin(self, name, timeout=120):
-        """
-        Boot a killed host and wait until the formation has converged again.
-        pg_auto_failover 2.0 sometimes hangs rejoining a killed primary (pg_rewind
-        finds the PostgreSQL it started for crash recovery still running, then the
-        keeper waits forever for it to stop: README, Observed); the operator's
-        remedy, a restart of that node's unit, is applied once and recorded.
-        """
+    def rejoin(self, name, timeout=240):
+        """Boot a killed host and wait until the formation has converged again."""
         self.lab.start(name)
         try:
             return self.converged(timeout=timeout)
-        except SaltError:
-            node = self.table().get(name, {})
-            states = (node.get("current_group_state"), node.get("assigned_group_state"))
-            if states != ("demoted", "catchingup"):
-                raise
-        RESTARTED_KEEPERS.append(name)
-        self.lab.run(name, "systemctl", "restart", f"pgautofailover-node-{name}")
-        return self.converged()
+        except SaltError as exc:
+            raise AssertionError(f"{name} did not rejoin: {exc}\n" + "\n".join(self.history())) from exc
 
     def secondaries(self):
         return [name for name, node in self.table().items() if node["assigned_group_state"] not in WRITABLE]

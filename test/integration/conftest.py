@@ -8,7 +8,6 @@ import statistics
 
 import pytest
 
-from helpers.cluster import RESTARTED_KEEPERS
 from helpers.proxy import HEALTH_LATENCIES_MS
 from helpers.writer import DOWNTIMES
 from lab.session import Lab, unavailable_reason
@@ -64,9 +63,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("write downtime (s), last commit before to first commit after")
         for scenario, seconds in DOWNTIMES.items():
             terminalreporter.write_line(f"{scenario:24} {seconds:6.2f}")
-    if RESTARTED_KEEPERS:
-        terminalreporter.section("keepers restarted after pg_auto_failover hung rejoining a killed primary")
-        terminalreporter.write_line(", ".join(RESTARTED_KEEPERS))
     if HEALTH_LATENCIES_MS:
         times = sorted(HEALTH_LATENCIES_MS)
         terminalreporter.section("health endpoint answers (ms), from this machine to the lab's hosts")
