@@ -76,24 +76,23 @@ class Cluster:
         return self.call("pgfailover.primary")["nodename"]
 
     def converged(self, nodes=None, timeout=240):
-        expected = len(nodes or self.nodes)
-        self.call(
-            "pgfailover.wait_converged",
-            f"timeout={timeout}",
-            f"expect_nodes={expected}",
-            timeout=timeout + 30,
-        )
-        table = self.table()
-        assert sorted(table) == sorted(nodes or self.nodes)
-        return table
-
-    def rejoin(self, name, timeout=240):
-        """Boot a killed host and wait until the formation has converged again."""
-        self.lab.start(name)
+        """
+        Wait until the formation has converged with these nodes; the table, by
+        node name. When it has not, the SaltError carries the monitor's last events.
+        """
+        expected = sorted(nodes or self.nodes)
         try:
-            return self.converged(timeout=timeout)
+            rows = self.call(
+                "pgfailover.wait_converged",
+                f"timeout={timeout}",
+                f"expect_nodes={len(expected)}",
+                timeout=timeout + 30,
+            )
         except SaltError as exc:
-            raise AssertionError(f"{name} did not rejoin: {exc}\n" + "\n".join(self.history())) from exc
+            raise SaltError("\n".join([str(exc), *self.history()])) from exc
+        table = {node["nodename"]: node for node in rows}
+        assert sorted(table) == expected
+        return table
 
     def secondaries(self):
         return [name for name, node in self.table().items() if node["assigned_group_state"] not in WRITABLE]

@@ -296,7 +296,8 @@ def test_a_killed_primary_fails_over_without_losing_a_commit_and_rejoins(lab, cl
         writer.wait_for_commits(20, timeout=180)
         record("primary_killed", writer, since)
         assert cluster.primary() != victim
-        table = cluster.rejoin(victim)
+        lab.start(victim)
+        table = cluster.converged()
         assert table[victim]["current_group_state"] == "secondary"
         writer.wait_for_commits(20)
     assert writer.missing() == []

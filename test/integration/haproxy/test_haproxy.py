@@ -251,7 +251,8 @@ def test_writes_through_haproxy_follow_a_killed_primary(lab, cluster, killed):
     new = cluster.primary()
     assert new != old
     assert new in routing.checked_writes()
-    cluster.rejoin(old)
+    lab.start(old)
+    cluster.converged()
 
 
 def test_clean_removes_haproxy_and_the_health_endpoints_and_keeps_the_data(lab, cluster):
