@@ -72,6 +72,31 @@ class Cluster:
             for e in rows
         ]
 
+    def diagnosis(self, names, lines=40):
+        """
+        What each running node's host shows of its keeper and PostgreSQL, read
+        without Salt: for failure messages when a node does not converge.
+        """
+        pgdata = "/var/lib/postgresql/pgaf/{0}"
+        newest_log = f"$(ls -t {pgdata}/log/*.log | head -n 1)"
+        journal = ["journalctl", "-u", "pgautofailover-node-{0}", "-n", str(lines), "--no-pager"]
+        probes = [
+            ("journal", [*journal, "-o", "short-precise"]),
+            ("processes", ["ps", "-u", "postgres", "-o", "pid,ppid,stat,etime,wchan:20,args"]),
+            ("postmaster.pid", ["sh", "-c", f"cat {pgdata}/postmaster.pid || true"]),
+            ("postgres log", ["sh", "-c", f"tail -n {lines} {newest_log} || true"]),
+        ]
+        report = []
+        for name in names:
+            if name not in self.lab.running():
+                report.append(f"--- {name}: host not running")
+                continue
+            for title, argv in probes:
+                result = self.lab.run(name, *(arg.format(name) for arg in argv), check=False, timeout=30)
+                report.append(f"--- {name} {title}:")
+                report.extend((result.stdout + result.stderr).rstrip().splitlines())
+        return report
+
     def primary(self):
         return self.call("pgfailover.primary")["nodename"]
 
@@ -89,7 +114,7 @@ class Cluster:
                 timeout=timeout + 30,
             )
         except SaltError as exc:
-            raise SaltError("\n".join([str(exc), *self.history()])) from exc
+            raise SaltError("\n".join([str(exc), *self.history(), *self.diagnosis(expected)])) from exc
         table = {node["nodename"]: node for node in rows}
         assert sorted(table) == expected
         return table
