@@ -17,6 +17,13 @@ The keeper's view is read from its local state file and PostgreSQL is asked
 over its Unix socket: nothing here talks to the monitor, so checks keep
 answering while the monitor is down.
 
+PostgreSQL is asked only when the keeper's states allow the check to pass,
+and over a connection opened for that answer and closed right after it. An
+idle session would hold a smart shutdown for ever, and pg_autoctl stops the
+crash recovery it runs before pg_rewind (a killed old primary rejoining)
+with a smart shutdown: an endpoint that kept its connection open could keep
+that node out of the cluster.
+
     pgfailover_health.py /etc/pgfailover/health-<node>.json
 """
 
@@ -25,7 +32,6 @@ import json
 import logging
 import struct
 import sys
-import threading
 
 import psycopg2
 
@@ -39,6 +45,7 @@ NODE_STATES = (
     "wait_maintenance", "report_lsn", "fast_forward", "join_secondary",
 )  # fmt: skip
 WRITABLE_STATES = frozenset(("single", "wait_primary", "primary", "apply_settings"))
+REPLICA_STATES = frozenset(("secondary",))
 # KeeperStateData as pg_autoctl writes it (state file version 1, native layout):
 # version, pg_version, pg_control_version, catalog_version_no, system_identifier,
 # current_node_id, current_group, assigned_role, current_nodes_version,
@@ -74,35 +81,37 @@ def read_keeper_state(path):
     return {"assigned": state_name(fields[7]), "current": state_name(fields[10])}
 
 
-def primary_reasons(keeper, postgres):
-    """Why this node must not take writes ([] when it is the writable primary)."""
+def keeper_reasons(keeper, wanted):
+    """Why the keeper's assigned and current states rule this check out ([] when both are wanted)."""
     if keeper is None:
         return ["the keeper's state file cannot be read"]
+    states = ((which, keeper[which]) for which in ("assigned", "current"))
+    return [f"keeper {which} state is {state}" for which, state in states if state not in wanted]
+
+
+def primary_reasons(keeper, postgres):
+    """Why this node must not take writes ([] when it is the writable primary)."""
+    reasons = keeper_reasons(keeper, WRITABLE_STATES)
+    if reasons:
+        return reasons
     if postgres is None:
         return ["PostgreSQL does not answer"]
-    reasons = []
     if postgres["in_recovery"]:
         reasons.append("PostgreSQL is in recovery")
     if postgres["read_only"]:
         reasons.append("default_transaction_read_only is on")
-    for which in ("assigned", "current"):
-        if keeper[which] not in WRITABLE_STATES:
-            reasons.append(f"keeper {which} state is {keeper[which]}")
     return reasons
 
 
 def replica_reasons(keeper, postgres, limits):
     """Why this node must not take reads as a secondary ([] when healthy and caught up)."""
-    if keeper is None:
-        return ["the keeper's state file cannot be read"]
+    reasons = keeper_reasons(keeper, REPLICA_STATES)
+    if reasons:
+        return reasons
     if postgres is None:
         return ["PostgreSQL does not answer"]
-    reasons = []
     if not postgres["in_recovery"]:
         reasons.append("PostgreSQL is not in recovery")
-    for which in ("assigned", "current"):
-        if keeper[which] != "secondary":
-            reasons.append(f"keeper {which} state is {keeper[which]}")
     if postgres["wal_receiver"] != "streaming":
         reasons.append(f"WAL receiver is {postgres['wal_receiver'] or 'not running'}")
     silence = postgres["seconds_since_primary"]
@@ -115,7 +124,7 @@ def replica_reasons(keeper, postgres, limits):
 
 
 class Postgres:
-    """One connection to the local PostgreSQL over its socket, reopened after a failure."""
+    """The local PostgreSQL over its socket: one short connection per question, never left idle."""
 
     def __init__(self, socket_dir, port):
         self.dsn = {
@@ -126,24 +135,21 @@ class Postgres:
             "connect_timeout": 1,
             "options": "-c statement_timeout=500",
         }
-        self.connection = None
-        self.lock = threading.Lock()
 
     def facts(self):
-        with self.lock:
-            try:
-                if self.connection is None or self.connection.closed:
-                    self.connection = psycopg2.connect(**self.dsn)
-                    self.connection.autocommit = True
-                with self.connection.cursor() as cursor:
-                    cursor.execute(POSTGRES_FACTS)
-                    row = cursor.fetchone()
-            except psycopg2.Error as exc:
-                log.debug("PostgreSQL does not answer: %s", exc)
-                if self.connection is not None:
-                    self.connection.close()
-                self.connection = None
-                return None
+        connection = None
+        try:
+            connection = psycopg2.connect(**self.dsn)
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(POSTGRES_FACTS)
+                row = cursor.fetchone()
+        except psycopg2.Error as exc:
+            log.debug("PostgreSQL does not answer: %s", exc)
+            return None
+        finally:
+            if connection is not None:
+                connection.close()
         keys = ("in_recovery", "read_only", "wal_receiver", "seconds_since_primary", "replay_lag_bytes")
         return dict(zip(keys, row, strict=True))
 
@@ -163,17 +169,21 @@ class Checks:
             return None
 
     def answer(self, path):
-        keeper, postgres = self.keeper(), self.postgres.facts()
+        if path not in ("/primary", "/replica", "/health"):
+            return 404, {"error": f"unknown path {path}; use /primary, /replica or /health"}
+        keeper = self.keeper()
+        wanted = {"/primary": WRITABLE_STATES, "/replica": REPLICA_STATES}.get(path)
+        # PostgreSQL is left alone while the keeper rules the check out (see the module's docstring).
+        asked = wanted is None or not keeper_reasons(keeper, wanted)
+        postgres = self.postgres.facts() if asked else None
         if path == "/primary":
             reasons = primary_reasons(keeper, postgres)
         elif path == "/replica":
             reasons = replica_reasons(keeper, postgres, self.config)
-        elif path == "/health":
-            reasons = [] if postgres is not None else ["PostgreSQL does not answer"]
         else:
-            return 404, {"error": f"unknown path {path}; use /primary, /replica or /health"}
+            reasons = [] if postgres is not None else ["PostgreSQL does not answer"]
         body = {"node": self.config["node"], "check": path[1:], "ok": not reasons, "reasons": reasons}
-        body.update(keeper=keeper, postgres=postgres)
+        body.update(keeper=keeper, postgres=postgres, postgres_asked=asked)
         return (200 if not reasons else 503), body
 
 

@@ -64,11 +64,13 @@ def test_a_writable_primary_is_ok(health, state):
     ("keeper", "postgres", "reason"),
     [
         ({"assigned": "primary", "current": "primary"}, facts(in_recovery=True), "in recovery"),
-        # stop_replication: promoted but fenced with default_transaction_read_only
-        ({"assigned": "wait_primary", "current": "stop_replication"}, facts(read_only=True), "read_only"),
+        # a writable state by the keeper, but fenced with default_transaction_read_only
+        ({"assigned": "wait_primary", "current": "wait_primary"}, facts(read_only=True), "read_only"),
+        ({"assigned": "wait_primary", "current": "stop_replication"}, None, "state is stop_replication"),
         ({"assigned": "demote_timeout", "current": "primary"}, facts(), "assigned state is demote_timeout"),
         ({"assigned": "draining", "current": "draining"}, facts(), "current state is draining"),
-        ({"assigned": "secondary", "current": "secondary"}, facts(in_recovery=True), "in recovery"),
+        # PostgreSQL not asked (None) when the keeper already rules the node out
+        ({"assigned": "secondary", "current": "secondary"}, None, "assigned state is secondary"),
         (None, facts(), "state file"),
         ({"assigned": "primary", "current": "primary"}, None, "does not answer"),
     ],
@@ -90,10 +92,49 @@ def test_a_streaming_caught_up_secondary_is_a_replica(health):
         ("secondary", facts(True, receiver=None, silence=None, lag=0), "WAL receiver is not running"),
         ("secondary", facts(True, receiver="streaming", silence=40.0, lag=0), "nothing from the primary"),
         ("secondary", facts(True, receiver="streaming", silence=0.1, lag=4096), "replay lag 4096"),
-        ("primary", facts(False), "not in recovery"),
+        ("primary", facts(False), "assigned state is primary"),
+        # the keeper says secondary but PostgreSQL was promoted behind its back
+        ("secondary", facts(False, receiver=None, silence=None, lag=None), "not in recovery"),
         ("report_lsn", facts(True, receiver=None), "assigned state is report_lsn"),
     ],
 )
 def test_unhealthy_or_lagging_secondaries_are_not_replicas(health, keeper, postgres, reason):
     reasons = health.replica_reasons({"assigned": keeper, "current": keeper}, postgres, LIMITS)
     assert any(reason in r for r in reasons), reasons
+
+
+class CountingPostgres:
+    """Stands in for the socket connection: counts the times PostgreSQL is asked."""
+
+    def __init__(self, answer):
+        self.answer, self.asked = answer, 0
+
+    def facts(self):
+        self.asked += 1
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("path", "assigned", "current", "asked"),
+    [
+        # a killed old primary rejoining: pg_autoctl's crash recovery before pg_rewind
+        # ends with a smart shutdown, which any session of ours would hold
+        ("/primary", "catchingup", "demoted", 0),
+        ("/replica", "catchingup", "demoted", 0),
+        ("/primary", "secondary", "secondary", 0),
+        ("/replica", "primary", "primary", 0),
+        ("/primary", "primary", "primary", 1),
+        ("/replica", "secondary", "secondary", 1),
+        ("/health", "catchingup", "demoted", 1),
+    ],
+)
+def test_postgres_is_asked_only_when_the_keeper_allows_the_check_to_pass(
+    health, tmp_path, path, assigned, current, asked
+):
+    config = {"node": "pg1", "state_file": keeper_file(health, tmp_path, assigned, current), **LIMITS}
+    checks = health.Checks({**config, "socket_dir": str(tmp_path), "pgport": 5432})
+    checks.postgres = CountingPostgres(facts(in_recovery=True, receiver="streaming", silence=0.1, lag=0))
+    status, body = checks.answer(path)
+    assert checks.postgres.asked == asked
+    assert body["postgres_asked"] is bool(asked)
+    assert status == (200 if (path, current) in {("/replica", "secondary"), ("/health", "demoted")} else 503)
