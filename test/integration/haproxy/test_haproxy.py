@@ -26,6 +26,7 @@ from lab.session import orchestrate_changes, orchestrate_failures
 
 PROXY_HOST = "mon"
 READ_WRITE, READ_ONLY, STATS = 5000, 5001, 7000
+PG_BIN = "/usr/lib/postgresql/15/bin"
 FRONTEND = "pgfailover-default-read-{}"
 
 
@@ -144,10 +145,41 @@ def test_health_endpoints_and_haproxy_agree_with_the_monitor(lab, cluster):
     assert answers(lab, cluster.nodes, "/primary") == {n: 200 if n == primary else 503 for n in cluster.nodes}
     assert answers(lab, cluster.nodes, "/replica") == {n: 503 if n == primary else 200 for n in cluster.nodes}
     status, body = health(lab.address(secondaries[0]), "/primary")
-    assert status == 503 and "PostgreSQL is in recovery" in json.loads(body)["reasons"]
+    refused = json.loads(body)
+    # the keeper rules a secondary out: PostgreSQL is not even asked
+    assert status == 503
+    assert refused["reasons"] == ["keeper assigned state is secondary", "keeper current state is secondary"]
+    assert refused["postgres_asked"] is False and refused["postgres"] is None
+    status, body = health(lab.address(secondaries[0]), "/health")
+    assert status == 200 and json.loads(body)["postgres"]["in_recovery"] is True
     for _ in range(20):  # answer times, printed in the run's summary
         answers(lab, cluster.nodes, "/primary")
     wait_for(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy routes writes to {primary} only")
+
+
+def test_the_health_endpoint_never_holds_a_smart_shutdown(lab, cluster):
+    """
+    pg_autoctl ends the crash recovery it runs before pg_rewind (a killed old
+    primary rejoining) with a smart shutdown, which waits for every session
+    to end: an endpoint that kept its connection open, checked by HAProxy all
+    along, kept that node out of the cluster for good.
+    """
+    cluster.converged()
+    secondary = sorted(set(cluster.nodes) - {cluster.primary()})[0]
+    assert answers(lab, [secondary], "/replica") == {secondary: 200}
+    time.sleep(3)  # HAProxy's checks keep coming meanwhile
+    pgdata = f"/var/lib/postgresql/pgaf/{secondary}"
+    pg_ctl = ["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", pgdata]
+    started = time.monotonic()
+    smart = lab.run(secondary, *pg_ctl, "stop", "-m", "smart", "-t", "30", check=False)
+    held = time.monotonic() - started
+    if smart.returncode != 0:  # leave the next tests a working node
+        sessions = lab.run(secondary, "ps", "-u", "postgres", "-o", "pid,args", check=False).stdout
+        lab.run(secondary, *pg_ctl, "stop", "-m", "fast", check=False)
+    assert smart.returncode == 0, f"smart shutdown held for {held:.0f} s; sessions:\n{sessions}"
+    cluster.converged()  # the keeper starts PostgreSQL again
+    back = {secondary: 200}
+    wait_for(lambda: answers(lab, [secondary], "/replica") == back, 60, f"{secondary} back as a replica")
 
 
 def test_the_read_only_port_never_takes_a_write_and_drops_a_partitioned_secondary(lab, cluster, partitioned):
