@@ -128,6 +128,15 @@ class Cluster:
         return Writer(uri, APP_PASSWORD, table=f"writes_{scenario}")
 
 
-def record(scenario, writer, since):
+def record(scenario, writer, since, cluster=None):
+    """
+    Keep the scenario's write downtime; fail on any acknowledged row missing,
+    saying when and by which server each was acknowledged and, given the
+    cluster, what the monitor did meanwhile.
+    """
     DOWNTIMES[scenario] = round(writer.downtime(since), 2)
-    assert writer.missing() == [], f"{scenario}: acknowledged rows lost"
+    missing = writer.missing()
+    if missing:
+        events = cluster.history() if cluster else []
+        lines = [f"{scenario}: {len(missing)} acknowledged rows lost", *writer.describe(missing[:20], since)]
+        raise AssertionError("\n".join([*lines, *events]))

@@ -44,6 +44,7 @@ class Writer:
         self.table = table
         self.pause = pause
         self.acknowledged = []  # ids whose COMMIT returned success
+        self.acked_by = {}  # id: (monotonic time, address of the server that acknowledged it)
         self.attempts = []  # (monotonic time, ok, error text or None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"writer-{table}", daemon=True)
@@ -86,8 +87,10 @@ class Writer:
                     conn = None
                 time.sleep(0.1)
                 continue
+            now = time.monotonic()
             self.acknowledged.append(row_id)
-            self.attempts.append((time.monotonic(), True, None))
+            self.acked_by[row_id] = (now, conn.info.hostaddr or conn.info.host)
+            self.attempts.append((now, True, None))
             time.sleep(self.pause)
         if conn is not None:
             conn.close()
@@ -122,6 +125,14 @@ class Writer:
     def errors(self, since=0.0):
         """The distinct error messages of failed attempts after ``since``."""
         return sorted({error for at, ok, error in self.attempts if not ok and at >= since})
+
+    def describe(self, ids, since=0.0):
+        """One line per id: when (seconds after ``since``) and by which server it was acknowledged."""
+        lines = []
+        for row_id in ids:
+            at, server = self.acked_by[row_id]
+            lines.append(f"row {row_id} acknowledged at {at - since:+.2f} s by {server}")
+        return lines
 
     def missing(self, conninfo=None):
         """Acknowledged ids that are not in the table now (read through ``conninfo``)."""

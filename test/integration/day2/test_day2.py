@@ -294,13 +294,14 @@ def test_a_killed_primary_fails_over_without_losing_a_commit_and_rejoins(lab, cl
         since = time.monotonic()
         killed(victim)
         writer.wait_for_commits(20, timeout=180)
-        record("primary_killed", writer, since)
+        record("primary_killed", writer, since, cluster)
         assert cluster.primary() != victim
         lab.start(victim)
         table = cluster.converged()
         assert table[victim]["current_group_state"] == "secondary"
         writer.wait_for_commits(20)
-    assert writer.missing() == []
+    lost = writer.missing()
+    assert lost == [], writer.describe(lost, since)
 
 
 @pytest.mark.slow
@@ -311,7 +312,7 @@ def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(la
         since = time.monotonic()
         partitioned(victim)
         writer.wait_for_commits(20, timeout=180)
-        record("primary_partitioned", writer, since)
+        record("primary_partitioned", writer, since, cluster)
         lab.heal(victim)
         table = cluster.converged()
         writer.wait_for_commits(20)
@@ -329,7 +330,8 @@ def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(la
     promoted = next(name for name, node in table.items() if node["current_group_state"] == "primary")
     stopped_writing = roles.first(victim, "down", since) or roles.first(victim, "standby", since)
     assert stopped_writing is not None and stopped_writing < roles.first(promoted, "writable", since)
-    assert writer.missing() == []
+    lost = writer.missing()
+    assert lost == [], writer.describe(lost, since)
 
 
 @pytest.mark.slow
