@@ -86,9 +86,9 @@ class Cluster:
             ("postmaster.pid", ["sh", "-c", f"cat {pgdata}/postmaster.pid || true"]),
             ("postgres log", ["sh", "-c", f"tail -n {lines} {newest_log} || true"]),
         ]
-        report = []
+        report, running = [], self.lab.running()
         for name in names:
-            if name not in self.lab.running():
+            if name not in running:
                 report.append(f"--- {name}: host not running")
                 continue
             for title, argv in probes:

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from helpers.cluster import APP_PASSWORD, SHOW_STATE, WRITABLE, Cluster, record
+from helpers.local_cluster import BINDIR
 from helpers.proxy import health, proxy_uri, servers
 from helpers.sampler import Sampler
 from helpers.writer import CONNECT_OPTIONS, Writer
@@ -26,7 +27,6 @@ from lab.session import orchestrate_changes, orchestrate_failures
 
 PROXY_HOST = "mon"
 READ_WRITE, READ_ONLY, STATS = 5000, 5001, 7000
-PG_BIN = "/usr/lib/postgresql/15/bin"
 FRONTEND = "pgfailover-default-read-{}"
 
 
@@ -166,10 +166,10 @@ def test_the_health_endpoint_never_holds_a_smart_shutdown(lab, cluster):
     """
     cluster.converged()
     secondary = sorted(set(cluster.nodes) - {cluster.primary()})[0]
+    # this answer asks PostgreSQL (as HAProxy's checks do every second)
     assert answers(lab, [secondary], "/replica") == {secondary: 200}
-    time.sleep(3)  # HAProxy's checks keep coming meanwhile
     pgdata = f"/var/lib/postgresql/pgaf/{secondary}"
-    pg_ctl = ["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", pgdata]
+    pg_ctl = ["runuser", "-u", "postgres", "--", f"{BINDIR}/pg_ctl", "-D", pgdata]
     started = time.monotonic()
     smart = lab.run(secondary, *pg_ctl, "stop", "-m", "smart", "-t", "30", check=False)
     held = time.monotonic() - started
