@@ -44,6 +44,19 @@ def orchestrate(lab, name="pgfailover.orch", pillar=None):
     return result
 
 
+# pg_autoctl 2.0 waits a hard-coded 10 s for its postgres controller to start
+# PostgreSQL and logs this when the wait runs out; each line is one 10 s stall.
+STALL = "Failed to ensure that Postgres is running"
+
+
+def keeper_stalls(lab, hosts, since=None, until=None):
+    """How many times the keepers on these hosts gave up waiting 10 s for PostgreSQL (between epochs)."""
+    window = (f"--since=@{int(since)} " if since else "") + (f"--until=@{int(until) + 1} " if until else "")
+    command = f"journalctl --no-pager -o cat {window}-u 'pgautofailover*' | grep -c '{STALL}'"
+    counts = [lab.run(host, "sh", "-c", command, check=False).stdout.strip() for host in hosts]
+    return sum(int(count) for count in counts if count.isdigit())
+
+
 def table(lab):
     return json.loads(lab.run("mon", "sh", "-c", SHOW_STATE).stdout)
 
@@ -88,6 +101,7 @@ class Timeline(Sampler):
 def _measure(lab, scenario, act, recover, timeline=None):
     """Run ``act`` under writes; return downtime, lost rows (and the timeline when asked)."""
     converged(lab)
+    wall_since = time.time()
     with writer(lab, scenario) as client:
         since = time.monotonic()
         if timeline is not None:
@@ -102,10 +116,12 @@ def _measure(lab, scenario, act, recover, timeline=None):
             act()
             client.wait_for_commits(20, timeout=240)
         downtime = client.downtime(since)
+        writes_back = time.time()  # stalls of the rejoin below do not count: writes are back
         recover()
         converged(lab)
         client.wait_for_commits(10)
-    return {"downtime": downtime, "lost": len(client.missing())}
+    stalls = keeper_stalls(lab, [row["nodename"] for row in table(lab)], wall_since, writes_back)
+    return {"downtime": downtime, "lost": len(client.missing()), "stalls": stalls}
 
 
 def kill_primary(lab, timeline=None):
