@@ -169,10 +169,11 @@ def bench_formula(lab, runs, workdir):
     scaling, rerun, highstate = {}, [], []
     for secondaries in (1, 2, 3, 4):
         nodes = [f"pg{i}" for i in range(1, secondaries + 2)]
-        plain, formula, failed, stalled = [], [], [], 0
+        plain, formula, failed, stalled, plain_stalled = [], [], [], 0, 0
         for _ in range(runs):
             fresh_hosts(lab, ["mon", *nodes])
             plain.append(timed(lambda nodes=nodes: plain_bring_up(lab, nodes)))
+            plain_stalled += failover.keeper_stalls(lab, nodes, units="pgplain") > 0
             fresh_hosts(lab, ["mon", *nodes])
             failover.install_pillar(lab, workdir, nodes, sync_standbys=0 if secondaries == 1 else 1)
             try:
@@ -191,6 +192,7 @@ def bench_formula(lab, runs, workdir):
             "ratio": round(statistics.median(formula) / statistics.median(plain), 2) if formula else None,
             "orchestrate_failures": failed,
             "orchestrate_runs_with_stall": stalled,
+            "plain_runs_with_stall": plain_stalled,
         }
         print(f"bench: {secondaries} secondaries: {json.dumps(scaling[str(secondaries)])}", flush=True)
     return {
@@ -328,7 +330,7 @@ def write_report(results):
             STALL_NOTE,
             "",
             "| secondaries | orchestrate: median (min-max, runs) | plain script: median (min-max, runs) "
-            "| ratio | orchestrate runs with a 10 s stall | failed orchestrate runs |",
+            "| ratio | runs with a 10 s stall: orchestrate / plain | failed orchestrate runs |",
             "|---|---|---|---|---|---|",
         ]
         for size in sorted(scaling, key=int):
@@ -342,7 +344,7 @@ def write_report(results):
             lines.append(
                 f"| {size} | {orch_cell} | "
                 f"{plain['median']} s ({plain['min']}-{plain['max']}, {plain['runs']}) | {ratio} | "
-                f"{row.get('orchestrate_runs_with_stall', '-')} | "
+                f"{row.get('orchestrate_runs_with_stall', '-')} / {row.get('plain_runs_with_stall', '-')} | "
                 f"{len(failures)}{': ' + '; '.join(failures) if failures else ''} |"
             )
         lines += ["", "![bring-up](bring_up.png)"]

@@ -49,10 +49,10 @@ def orchestrate(lab, name="pgfailover.orch", pillar=None):
 STALL = "Failed to ensure that Postgres is running"
 
 
-def keeper_stalls(lab, hosts, since=None, until=None):
+def keeper_stalls(lab, hosts, since=None, until=None, units="pgautofailover*"):
     """How many times the keepers on these hosts gave up waiting 10 s for PostgreSQL (between epochs)."""
     window = (f"--since=@{int(since)} " if since else "") + (f"--until=@{int(until) + 1} " if until else "")
-    command = f"journalctl --no-pager -o cat {window}-u 'pgautofailover*' | grep -c '{STALL}'"
+    command = f"journalctl --no-pager -o cat {window}-u '{units}' | grep -c '{STALL}'"
     counts = [lab.run(host, "sh", "-c", command, check=False).stdout.strip() for host in hosts]
     return sum(int(count) for count in counts if count.isdigit())
 
