@@ -15,6 +15,7 @@ from lab.session import SaltError, orchestrate_failures
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
+DBNAME = "appdb"  # test/salt/pillar/lab_cluster.sls
 WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
 # The monitor's state table, read on its host (no Salt round-trip): for samplers.
 SHOW_STATE = (
@@ -97,6 +98,27 @@ class Cluster:
                 report.extend((result.stdout + result.stderr).rstrip().splitlines())
         return report
 
+    def rows_on_nodes(self, table, ids):
+        """
+        Which of ``ids`` each running node's PostgreSQL holds in ``table``, read
+        on its host (a partitioned node too): for lost-row failure messages.
+        """
+        wanted = ",".join(str(int(row_id)) for row_id in ids)
+        query = (
+            f"SELECT pg_is_in_recovery(), coalesce(string_agg(id::text, ',' ORDER BY id), '') "
+            f"FROM {table} WHERE id IN ({wanted})"
+        )
+        report, running = [], self.lab.running()
+        for name in self.nodes:
+            if name not in running:
+                report.append(f"{name}: host not running")
+                continue
+            psql = ["psql", "-p", "5432", "-d", DBNAME, "-AtF", " ", "-c", query]
+            result = self.lab.run(name, "runuser", "-u", "postgres", "--", *psql, check=False, timeout=15)
+            answer = result.stdout.strip() or result.stderr.strip()[:200]
+            report.append(f"{name} (in recovery, ids held): {answer}")
+        return report
+
     def primary(self):
         return self.call("pgfailover.primary")["nodename"]
 
@@ -137,6 +159,9 @@ def record(scenario, writer, since, cluster=None):
     DOWNTIMES[scenario] = round(writer.downtime(since), 2)
     missing = writer.missing()
     if missing:
-        events = cluster.history() if cluster else []
-        lines = [f"{scenario}: {len(missing)} acknowledged rows lost", *writer.describe(missing[:20], since)]
+        events = [*cluster.rows_on_nodes(writer.table, missing[:20]), *cluster.history()] if cluster else []
+        lines = [
+            f"{scenario}: {len(missing)} acknowledged rows lost (read back on {writer.checked_on})",
+            *writer.describe(missing[:20], since),
+        ]
         raise AssertionError("\n".join([*lines, *events]))

@@ -46,6 +46,7 @@ class Writer:
         self.acknowledged = []  # ids whose COMMIT returned success
         self.acked_by = {}  # id: (monotonic time, address of the server that acknowledged it)
         self.attempts = []  # (monotonic time, ok, error text or None)
+        self.checked_on = None  # address of the server the last missing() read from
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"writer-{table}", daemon=True)
 
@@ -140,4 +141,5 @@ class Writer:
             conninfo or self.conninfo, password=self.password, autocommit=True, **CONNECT_OPTIONS
         ) as conn:
             present = {row[0] for row in conn.execute(f"SELECT id FROM {self.table}")}
+            self.checked_on = conn.info.hostaddr or conn.info.host
         return sorted(set(self.acknowledged) - present)
