@@ -150,18 +150,26 @@ class Cluster:
         return Writer(uri, APP_PASSWORD, table=f"writes_{scenario}")
 
 
-def record(scenario, writer, since, cluster=None):
+def record(scenario, writer, since, cluster=None, timeline=None):
     """
     Keep the scenario's write downtime; fail on any acknowledged row missing,
     saying when and by which server each was acknowledged and, given the
-    cluster, what the monitor did meanwhile.
+    cluster, which lost rows each node holds, what the monitor did meanwhile
+    and each node's keeper journal and PostgreSQL log; ``timeline`` (lines)
+    adds what the test itself sampled.
     """
     DOWNTIMES[scenario] = round(writer.downtime(since), 2)
     missing = writer.missing()
     if missing:
-        events = [*cluster.rows_on_nodes(writer.table, missing[:20]), *cluster.history()] if cluster else []
         lines = [
             f"{scenario}: {len(missing)} acknowledged rows lost (read back on {writer.checked_on})",
             *writer.describe(missing[:20], since),
+            *(timeline or []),
         ]
-        raise AssertionError("\n".join([*lines, *events]))
+        if cluster:
+            lines += [
+                *cluster.rows_on_nodes(writer.table, missing[:20]),
+                *cluster.history(),
+                *cluster.diagnosis(cluster.nodes, lines=120),
+            ]
+        raise AssertionError("\n".join(lines))

@@ -82,6 +82,16 @@ class RoleSampler(Sampler):
     def first(self, node, role, since=0.0):
         return next((at for at, roles in self.sweeps if at >= since and roles[node] == role), None)
 
+    def changes(self, since):
+        """One line per sweep in which a node's (in recovery, keeper state) changed: for failure messages."""
+        lines, last = [], None
+        for at, states in list(self.states):
+            if states != last:
+                shown = " ".join(f"{node}={'/'.join(state)}" for node, state in states.items())
+                lines.append(f"{at - since:+7.2f} s {shown}")
+                last = states
+        return lines
+
 
 @pytest.fixture(scope="module")
 def cluster_hosts(lab, tmp_path_factory):
@@ -312,7 +322,7 @@ def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(la
         since = time.monotonic()
         partitioned(victim)
         writer.wait_for_commits(20, timeout=180)
-        record("primary_partitioned", writer, since, cluster)
+        record("primary_partitioned", writer, since, cluster, timeline=roles.changes(since))
         lab.heal(victim)
         table = cluster.converged()
         writer.wait_for_commits(20)
