@@ -22,7 +22,10 @@ def up(names, log=print):
             log(f"lab: booting {name} ({hosts.address(name)})")
             hosts.boot(name, log)
     hosts.write_hosts_files()
-    master.wait_ping(names)
+    try:
+        master.wait_ping(names)
+    except TimeoutError as exc:
+        raise TimeoutError("\n".join([str(exc), *hosts.minion_logs(names)])) from None
     log(f"lab: {', '.join(names)} answer test.ping")
 
 

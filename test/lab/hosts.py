@@ -184,6 +184,22 @@ def run(name, argv, check=True, timeout=None, **kwargs):
     return result
 
 
+def minion_logs(names, lines=15):
+    """The end of each running host's salt-minion journal and log, debug lines left out: for failures."""
+    command = (
+        f"journalctl -u salt-minion -n {lines} --no-pager -o short-precise; "
+        f"grep -v -e '\\[DEBUG' -e '\\[TRACE' -e '\\[PROFILE' /var/log/salt/minion | tail -n {lines}"
+    )
+    report = []
+    for name in names:
+        if not is_running(name):
+            report.append(f"--- {name}: host not running")
+            continue
+        result = run(name, ["sh", "-c", command], check=False, timeout=30)
+        report += [f"--- {name} salt-minion:", *(result.stdout + result.stderr).rstrip().splitlines()]
+    return report
+
+
 # -- disks -------------------------------------------------------------------
 
 

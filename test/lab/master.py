@@ -55,6 +55,7 @@ def pid():
 def start():
     if pid():
         return
+    _wait_ports_free()
     os.makedirs(CONFIG_DIR, exist_ok=True)
     os.makedirs(PILLAR, exist_ok=True)
     with open(os.path.join(CONFIG_DIR, "master"), "w") as f:
@@ -73,6 +74,66 @@ def start():
     log.close()
     with open(PID_FILE, "w") as f:
         f.write(str(process.pid))
+    _wait_listening(process)
+
+
+# The master's publish and request ports: minions that boot before it listens
+# on both lose their first authentication attempts.
+PORTS = (4505, 4506)
+
+
+def listening_ports():
+    """The TCP ports something listens on at the bridge address or at any address (/proc/net/tcp)."""
+    # /proc/net/tcp writes an IPv4 address as the hex of its 4 bytes in host (little-endian) order.
+    ours = {f"{int(BRIDGE_ADDRESS):08X}", "00000000"}
+    ports = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            address, port = fields[1].split(":")
+            in_order = "".join(reversed([address[i : i + 2] for i in range(0, 8, 2)]))
+            if fields[3] == "0A" and in_order in ours:  # 0A: LISTEN
+                ports.add(int(port, 16))
+    return ports
+
+
+def _wait_ports_free(timeout=15):
+    """An earlier master's processes may still hold the ports for a moment; a new one could not bind them."""
+    deadline = time.monotonic() + timeout
+    while busy := set(PORTS) & listening_ports():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ports {sorted(busy)} are taken before the lab's master starts (`ss -ltnp`)")
+        time.sleep(0.2)
+
+
+def diagnosis():
+    """What the master shows: whether it runs, which of its ports listen, the end of its output and log."""
+    lines = [f"master pid {pid()}, listening on {sorted(set(PORTS) & listening_ports())} of {PORTS}"]
+    quiet = ("[DEBUG", "[TRACE", "[PROFILE")
+    for name, keep in (
+        ("master.out", lambda line: True),
+        ("master.log", lambda line: not any(level in line for level in quiet)),
+    ):
+        try:
+            with open(os.path.join(MASTER, name), errors="replace") as f:
+                tail = [line.rstrip() for line in f if keep(line)][-15:]
+        except FileNotFoundError:
+            tail = ["(none)"]
+        lines += [f"--- {name}:", *tail]
+    return lines
+
+
+def _wait_listening(process, timeout=60):
+    """Return once the new master listens on both ports; fail with its output if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while not set(PORTS) <= listening_ports():
+        if process.poll() is not None:
+            problem = f"salt-master exited with {process.returncode}"
+            raise RuntimeError("\n".join([problem, *diagnosis()]))
+        if time.monotonic() > deadline:
+            problem = f"salt-master not listening on {PORTS} within {timeout} s"
+            raise TimeoutError("\n".join([problem, *diagnosis()]))
+        time.sleep(0.2)
 
 
 def sync_modules():
@@ -103,7 +164,18 @@ def stop(timeout=5):
         time.sleep(0.1)
     else:
         os.killpg(leader, signal.SIGKILL)
+        _wait_group_gone(leader, 10)
     os.remove(PID_FILE)
+
+
+def _wait_group_gone(leader, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(leader, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 def remove():
@@ -145,7 +217,8 @@ def wait_ping(minions, timeout=120):
         if missing:
             time.sleep(0.5)
     if missing:
-        raise TimeoutError(f"no test.ping answer from {', '.join(sorted(missing))} within {timeout} s")
+        problem = f"no test.ping answer from {', '.join(sorted(missing))} within {timeout} s"
+        raise TimeoutError("\n".join([problem, *diagnosis()]))
 
 
 def install_pillar(files):
