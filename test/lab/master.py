@@ -150,32 +150,27 @@ def sync_modules():
 
 
 def stop(timeout=5):
-    """Stop the master's whole process group (it forks workers)."""
+    """Stop the master's whole process group (it forks workers); SIGKILL what is left after ``timeout``."""
     leader = pid()
     if leader is None:
         return
     os.killpg(leader, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(leader, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
+    if not _group_gone(leader, timeout):
         os.killpg(leader, signal.SIGKILL)
-        _wait_group_gone(leader, 10)
+        _group_gone(leader, 10)
     os.remove(PID_FILE)
 
 
-def _wait_group_gone(leader, timeout):
+def _group_gone(leader, timeout):
+    """Whether the process group ends within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             os.killpg(leader, 0)
         except ProcessLookupError:
-            return
+            return True
         time.sleep(0.1)
+    return False
 
 
 def remove():
