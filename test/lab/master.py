@@ -1,7 +1,9 @@
 """
-The lab's salt-master: listens on the bridge address only, serves this
-repository as file_roots and the lab pillar directory as pillar_roots, and
-accepts minion keys automatically. The Salt CLIs run against its config.
+The lab's salt-master: listens on the bridge address only, serves the
+formula (as a user's master would: its SLS tree and custom modules, not the
+whole repository) and the test states as file_roots and the lab pillar
+directory as pillar_roots, and accepts minion keys automatically. The Salt
+CLIs run against its config.
 """
 
 import json
@@ -15,6 +17,11 @@ from lab.paths import BRIDGE_ADDRESS, MASTER, PILLAR, REPO, VENV_BIN
 
 CONFIG_DIR = os.path.join(MASTER, "conf")
 PID_FILE = os.path.join(MASTER, "master.pid")
+# What a master serves of the formula. Serving the repository itself would make
+# every state run list the virtualenv's ~17,000 files from the master: 1.5-3 s a
+# step, which a real master does not pay.
+FORMULA_ROOT = os.path.join(MASTER, "formula")
+FORMULA_DIRS = ("pgfailover", "_modules", "_states", "_beacons")
 
 
 def _config():
@@ -33,7 +40,7 @@ log_file: {MASTER}/master.log
 log_level_logfile: debug
 file_roots:
   base:
-    - {REPO}
+    - {FORMULA_ROOT}
     - {REPO}/test/salt/states
 pillar_roots:
   base:
@@ -58,6 +65,7 @@ def start():
     _wait_ports_free()
     os.makedirs(CONFIG_DIR, exist_ok=True)
     os.makedirs(PILLAR, exist_ok=True)
+    _link_formula()
     with open(os.path.join(CONFIG_DIR, "master"), "w") as f:
         f.write(_config())
     if not os.path.exists(os.path.join(PILLAR, "top.sls")):
@@ -75,6 +83,15 @@ def start():
     with open(PID_FILE, "w") as f:
         f.write(str(process.pid))
     _wait_listening(process)
+
+
+def _link_formula():
+    """The formula's directories in the master's file root, as links to this checkout (edits show at once)."""
+    os.makedirs(FORMULA_ROOT, exist_ok=True)
+    for name in FORMULA_DIRS:
+        link = os.path.join(FORMULA_ROOT, name)
+        if not os.path.islink(link):
+            os.symlink(os.path.join(REPO, name), link)
 
 
 # The master's publish and request ports: minions that boot before it listens
