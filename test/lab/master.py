@@ -86,12 +86,19 @@ def start():
 
 
 def _link_formula():
-    """The formula's directories in the master's file root, as links to this checkout (edits show at once)."""
+    """
+    The formula's directories in the master's file root, as links to this
+    checkout (edits show at once). The lab's state is one per machine: links
+    another checkout left are pointed here again.
+    """
     os.makedirs(FORMULA_ROOT, exist_ok=True)
     for name in FORMULA_DIRS:
-        link = os.path.join(FORMULA_ROOT, name)
-        if not os.path.islink(link):
-            os.symlink(os.path.join(REPO, name), link)
+        link, target = os.path.join(FORMULA_ROOT, name), os.path.join(REPO, name)
+        if os.path.islink(link) and os.readlink(link) == target:
+            continue
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(target, link)
 
 
 # The master's publish and request ports: minions that boot before it listens
