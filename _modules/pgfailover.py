@@ -77,6 +77,8 @@ STATES = frozenset(
 WRITABLE_STATES = frozenset(("single", "wait_primary", "primary", "apply_settings"))
 
 AUTH_METHODS = ("trust", "scram-sha-256", "md5", "password", "cert", "reject")
+# The role pg_autoctl creates for replication; its name is fixed (upstream issue 1093).
+REPLICATOR = "pgautofailover_replicator"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 MONITOR_SETTINGS = (
@@ -521,6 +523,63 @@ def wait_postgres(timeout=60, interval=0.5, **kwargs):
             if time.monotonic() >= deadline:
                 raise CommandExecutionError(f"PostgreSQL did not answer within {timeout} s: {exc}") from exc
         time.sleep(float(interval))
+
+
+def wait_for_primary(
+    timeout=300, interval=0.5, formation=None, sslmode="require", sslrootcert=None, **kwargs
+):
+    """
+    Poll until the formation has a writable primary that accepts a
+    replication connection of ``pgautofailover_replicator`` from this host,
+    with the password in the service user's .pgpass: what the base backup of a
+    new standby needs (the role's password set, a ``replication`` rule in the
+    primary's pg_hba.conf). Returns the primary's state dict; raises
+    CommandExecutionError with the last reason when ``timeout`` seconds pass.
+    Give ``monitor_uri`` to ask the monitor before a local node exists.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node2 pgfailover.wait_for_primary timeout=120 monitor_uri='postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require'
+    """
+    timeout = _check_int("timeout", timeout, 0, 86_400)
+    _check_choice("sslmode", sslmode, SSL_MODES)
+    conn = _connection(kwargs)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            node = primary(formation=formation, **kwargs)
+            if node is None:
+                reason = "no node is primary yet"
+            else:
+                _replication_login(conn, node, sslmode, sslrootcert)
+                return node
+        except CommandExecutionError as exc:
+            reason = str(exc)
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(f"no primary accepted {REPLICATOR} within {timeout} s: {reason}")
+        time.sleep(float(interval))
+
+
+def _replication_login(conn, node, sslmode, sslrootcert):
+    """A physical replication connection to ``node`` as the replicator (IDENTIFY_SYSTEM), or an error."""
+    conninfo = (
+        f"host={node['nodehost']} port={node['nodeport']} user={REPLICATOR} dbname=replication "
+        f"replication=true sslmode={sslmode} connect_timeout=5"
+    )
+    if sslrootcert:
+        conninfo += f" sslrootcert={sslrootcert}"
+    argv = [
+        os.path.join(conn["bindir"], "psql"),
+        "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
+        "--dbname", conninfo,
+    ]  # fmt: skip
+    result = _run_as_service_user(conn, argv, stdin="IDENTIFY_SYSTEM;")
+    if result["retcode"] != 0:
+        raise CommandExecutionError(
+            redact(f"{node['nodename']} refused {REPLICATOR}: {result['stderr'].strip()}")
+        )
 
 
 def settings(formation=None, **kwargs):

@@ -595,6 +595,56 @@ def monitor_ready(name, timeout=60, **conn):
     return ret
 
 
+def ready_to_join(
+    name, first_node, monitor_uri, timeout=300, formation=None, sslmode="require", sslrootcert=None, **conn
+):
+    """
+    Before node ``name`` is created, wait for what its creation needs: the
+    monitor at ``monitor_uri`` answering for ``first_node`` (the node that
+    starts a bare formation as its primary), and for every other node a
+    primary that accepts the replicator (its base backup needs that). This
+    lets all nodes of a bare cluster run in one step, the first one becoming
+    the primary. Nothing to wait for once the node exists. Never reports
+    changes; fails after ``timeout`` seconds.
+
+    .. code-block:: yaml
+
+        pgfailover-node2-ready-to-join:
+          pgfailover.ready_to_join:
+            - name: node2
+            - first_node: node1
+            - monitor_uri: postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require
+            - pgdata: /var/lib/postgresql/pgaf/node2
+    """
+    ret = _ret(name)
+    try:
+        if _module("is_created", **conn):
+            ret["comment"] = f"Node {name} exists: nothing to wait for."
+            return ret
+        waits_for = "the monitor" if name == first_node else "a primary that accepts the replicator"
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"Node {name} would wait for {waits_for}, then be created.")
+            return ret
+        remote = {key: value for key, value in conn.items() if key != "pgdata"}
+        remote["monitor_uri"] = monitor_uri
+        if name == first_node:
+            _module("wait_monitor", timeout=timeout, **remote)
+        else:
+            _module(
+                "wait_for_primary",
+                timeout=timeout,
+                formation=formation,
+                sslmode=sslmode,
+                sslrootcert=sslrootcert,
+                **remote,
+            )
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        hint = "" if name == first_node else f" (node {first_node}, first in the pillar, starts a formation)"
+        return _fail(ret, f"Node {name} cannot be created yet{hint}: {exc}")
+    ret["comment"] = f"Node {name} can be created: {waits_for} answers."
+    return ret
+
+
 STABLE_STATES = ("single", "primary", "wait_primary", "secondary")
 
 

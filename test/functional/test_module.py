@@ -44,6 +44,16 @@ def test_primary_and_converged(modules, formation):
     assert modules.pgfailover.converged(pgdata=formation.monitor) is True
 
 
+def test_wait_for_primary_returns_the_primary_once_the_replicator_gets_in(modules, formation):
+    node = modules.pgfailover.wait_for_primary(timeout=10, monitor_uri=formation.monitor_uri)
+    assert node["nodename"] == modules.pgfailover.primary(pgdata=formation.monitor)["nodename"]
+
+
+def test_wait_for_primary_of_a_formation_without_nodes_times_out_with_the_reason(modules, formation):
+    with pytest.raises(CommandExecutionError, match="within 0 s: no node is primary yet"):
+        modules.pgfailover.wait_for_primary(timeout=0, formation="empty", monitor_uri=formation.monitor_uri)
+
+
 def test_uri_gives_monitor_and_formation_uri(modules, formation):
     uris = modules.pgfailover.uri(pgdata=formation.monitor)
     assert uris["monitor"] == formation.monitor_uri

@@ -67,6 +67,50 @@ def test_node_present_in_test_mode_changes_nothing(states, node3):
     assert not os.path.exists(node3["pgdata"])
 
 
+def join_args(node3):
+    return {key: value for key, value in node3.items() if key not in NODE_OPTIONS and key != "port"}
+
+
+def test_ready_to_join_in_test_mode_waits_for_nothing(states, node3):
+    ret = states.pgfailover.ready_to_join("node3", first_node="node1", test=True, **join_args(node3))
+    assert ret.result is None and ret.changes == {}
+    assert "would wait for a primary that accepts the replicator" in ret.comment
+
+
+def test_ready_to_join_the_first_node_waits_for_the_monitor_only(states, node3):
+    ret = states.pgfailover.ready_to_join("node3", first_node="node3", **join_args(node3))
+    assert ret.result is True and ret.changes == {}, ret.comment
+    assert ret.comment == "Node node3 can be created: the monitor answers."
+
+
+def test_ready_to_join_the_first_node_fails_when_no_monitor_answers(states, node3):
+    args = {
+        **join_args(node3),
+        "monitor_uri": f"postgres://autoctl_node@127.0.0.1:{free_port()}/pg_auto_failover",
+    }
+    ret = states.pgfailover.ready_to_join("node3", first_node="node3", timeout=1, **args)
+    assert ret.result is False and ret.changes == {}
+    assert "Node node3 cannot be created yet: the monitor did not answer within 1 s" in ret.comment
+
+
+def test_ready_to_join_another_node_waits_for_a_primary_that_accepts_the_replicator(states, node3):
+    ret = states.pgfailover.ready_to_join("node3", first_node="node1", **join_args(node3))
+    assert ret.result is True and ret.changes == {}, ret.comment
+    assert ret.comment == "Node node3 can be created: a primary that accepts the replicator answers."
+
+
+def test_ready_to_join_fails_with_the_primary_s_refusal(states, modules, formation, node3):
+    # verify-full without a root certificate: a refusal produced for real.
+    ret = states.pgfailover.ready_to_join(
+        "node3", first_node="node1", timeout=1, sslmode="verify-full", **join_args(node3)
+    )
+    primary = modules.pgfailover.primary(pgdata=formation.monitor)["nodename"]
+    assert ret.result is False and ret.changes == {}
+    assert "(node node1, first in the pillar, starts a formation)" in ret.comment
+    assert f"no primary accepted pgautofailover_replicator within 1 s: {primary} refused" in ret.comment
+    assert "root certificate file" in ret.comment
+
+
 def test_node_present_creates_a_secondary(states, modules, formation, node3):
     ret = states.pgfailover.node_present("node3", candidate_priority=40, **node3)
     assert ret.result is True, ret.comment
@@ -81,6 +125,12 @@ def test_node_present_second_run_and_test_mode_report_no_changes(states, node3):
     assert again.result is True and again.changes == {}, again.comment
     predicted = states.pgfailover.node_present("node3", candidate_priority=40, test=True, **node3)
     assert predicted.result is True and predicted.changes == {}
+
+
+def test_ready_to_join_an_existing_node_waits_for_nothing(states, node3):
+    ret = states.pgfailover.ready_to_join("node3", first_node="node1", timeout=0, **join_args(node3))
+    assert ret.result is True and ret.changes == {}
+    assert ret.comment == "Node node3 exists: nothing to wait for."
 
 
 def test_node_present_converges_priority_and_quorum(states, modules, formation, node3):
