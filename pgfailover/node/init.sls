@@ -15,6 +15,26 @@ include:
 {%-   set conn = dict(mapdata.conn, pgdata=node.pgdata) %}
 {%-   set prefix = 'pgfailover-node-init-' ~ node.name %}
 
+{#- The first node of the pillar starts a bare formation as its primary; the
+    others are created once a primary accepts the replicator. So all nodes
+    can run at once (one orchestration step, or highstate everywhere). #}
+{{ prefix }}-ready-to-join:
+  pgfailover.ready_to_join:
+    - name: {{ node.name }}
+    - first_node: {{ mapdata.nodes[0].name }}
+    - monitor_uri: {{ mapdata.monitor_uri }}
+    - formation: {{ mapdata.formation }}
+    - sslmode: {{ mapdata.sslmode }}
+{%-   if mapdata.ssl.mode == 'ca' %}
+    - sslrootcert: {{ mapdata.ssl.ca_file }}
+{%-   endif %}
+{%-   for key, value in conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+    - require:
+      - sls: {{ tplroot }}.package
+      - sls: {{ tplroot }}.config
+
 {{ prefix }}-present:
   pgfailover.node_present:
     - name: {{ node.name }}
@@ -31,8 +51,7 @@ include:
     - {{ key }}: {{ value }}
 {%-   endfor %}
     - require:
-      - sls: {{ tplroot }}.package
-      - sls: {{ tplroot }}.config
+      - pgfailover: {{ prefix }}-ready-to-join
 
 {%-   set instance = 'node ' ~ node.name %}
 {%-   set pgdata = node.pgdata %}
