@@ -533,9 +533,12 @@ def wait_for_primary(
     replication connection of ``pgautofailover_replicator`` from this host,
     with the password in the service user's .pgpass: what the base backup of a
     new standby needs (the role's password set, a ``replication`` rule in the
-    primary's pg_hba.conf). Returns the primary's state dict; raises
-    CommandExecutionError with the last reason when ``timeout`` seconds pass.
-    Give ``monitor_uri`` to ask the monitor before a local node exists.
+    primary's pg_hba.conf). A primary that already serves a secondary has its
+    replicator in place: when only pg_hba.conf refuses this host, it is
+    returned too (pg_autoctl adds the host's rule once the node registers).
+    Returns the primary's state dict; raises CommandExecutionError with the
+    last reason when ``timeout`` seconds pass. Give ``monitor_uri`` to ask the
+    monitor before a local node exists.
 
     CLI Example:
 
@@ -548,8 +551,10 @@ def wait_for_primary(
     conn = _connection(kwargs)
     deadline = time.monotonic() + timeout
     while True:
+        nodes, node = [], None
         try:
-            node = primary(formation=formation, **kwargs)
+            nodes = state(formation=formation, **kwargs)
+            node = _writable_primary(nodes)
             if node is None:
                 reason = "no node is primary yet"
             else:
@@ -557,6 +562,9 @@ def wait_for_primary(
                 return node
         except CommandExecutionError as exc:
             reason = str(exc)
+            serves_standbys = any(n["current_group_state"] == "secondary" for n in nodes)
+            if node is not None and serves_standbys and "no pg_hba.conf entry" in reason:
+                return node
         if time.monotonic() >= deadline:
             raise CommandExecutionError(f"no primary accepted {REPLICATOR} within {timeout} s: {reason}")
         time.sleep(float(interval))
@@ -626,7 +634,12 @@ def primary(formation=None, group=0, **kwargs):
 
         salt node1 pgfailover.primary
     """
-    for node in state(formation=formation, group=group, **kwargs):
+    return _writable_primary(state(formation=formation, group=group, **kwargs))
+
+
+def _writable_primary(nodes):
+    """The node of a state table that is both assigned and reporting a writable state, or None."""
+    for node in nodes:
         if node["current_group_state"] in WRITABLE_STATES and node["assigned_group_state"] in WRITABLE_STATES:
             return node
     return None

@@ -238,3 +238,42 @@ def test_virtual_explains_a_missing_binary(monkeypatch):
     monkeypatch.setitem(CONFIG, "pgfailover:pg_autoctl", "/nonexistent/pg_autoctl")
     loaded, reason = pgfailover.__virtual__()
     assert loaded is False and "pg-auto-failover-cli" in reason and "/nonexistent/pg_autoctl" in reason
+
+
+def _table(*states):
+    return json.dumps(
+        [
+            {"nodename": f"pg{i}", "nodehost": f"pg{i}", "nodeport": 5432, "health": 1,
+             "current_group_state": state, "assigned_group_state": state}
+            for i, state in enumerate(states, start=1)
+        ]
+    )  # fmt: skip
+
+
+HBA_REFUSAL = (
+    'FATAL:  no pg_hba.conf entry for replication connection from host "10.0.0.4", '
+    'user "pgautofailover_replicator"'
+)
+
+
+@pytest.mark.parametrize(
+    "states, joins",
+    [(("primary", "secondary"), True), (("single",), False), (("wait_primary", "wait_standby"), False)],
+)
+def test_wait_for_primary_lets_pg_hba_refuse_only_a_primary_that_serves_a_standby(run_all, states, joins):
+    """The lab's orch.scale test joins for real; this covers the refusal's three shapes without a lab."""
+
+    def answer(argv, **kwargs):
+        run_all.calls.append((argv, kwargs))
+        if "show" in argv:
+            return {"retcode": 0, "stdout": _table(*states), "stderr": "", "pid": 1}
+        return {"retcode": 2, "stdout": "", "stderr": HBA_REFUSAL, "pid": 1}
+
+    pgfailover.__salt__["cmd.run_all"] = answer
+    uri = "postgres://autoctl_node@mon:5431/pg_auto_failover"
+    if joins:
+        assert pgfailover.wait_for_primary(timeout=0, monitor_uri=uri)["nodename"] == "pg1"
+    else:
+        with pytest.raises(CommandExecutionError, match=r"within 0 s: pg1 refused .* no pg_hba.conf entry"):
+            pgfailover.wait_for_primary(timeout=0, monitor_uri=uri)
+    assert "IDENTIFY_SYSTEM;" in [kwargs.get("stdin") for _, kwargs in run_all.calls]
