@@ -7,6 +7,9 @@ import salt.config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# A stopped run (SIGTERM) still tears down the lab and the local cluster.
+pytest_plugins = ["helpers.sigterm"]
+
 
 @pytest.fixture(scope="session")
 def minion_opts(tmp_path_factory):
