@@ -77,10 +77,15 @@ def test_ready_to_join_in_test_mode_waits_for_nothing(states, node3):
     assert "would wait for a primary that accepts the replicator" in ret.comment
 
 
-def test_ready_to_join_the_first_node_waits_for_the_monitor_only(states, node3):
-    ret = states.pgfailover.ready_to_join("node3", first_node="node3", **join_args(node3))
+@pytest.mark.parametrize(
+    "first_node, answers",
+    [("node3", "the monitor"), ("node1", "a primary that accepts the replicator")],
+    ids=["the first node waits for the monitor only", "another node waits for a primary"],
+)
+def test_ready_to_join_waits_for_what_the_node_needs(states, node3, first_node, answers):
+    ret = states.pgfailover.ready_to_join("node3", first_node=first_node, **join_args(node3))
     assert ret.result is True and ret.changes == {}, ret.comment
-    assert ret.comment == "Node node3 can be created: the monitor answers."
+    assert ret.comment == f"Node node3 can be created: {answers} answers."
 
 
 def test_ready_to_join_the_first_node_fails_when_no_monitor_answers(states, node3):
@@ -91,12 +96,6 @@ def test_ready_to_join_the_first_node_fails_when_no_monitor_answers(states, node
     ret = states.pgfailover.ready_to_join("node3", first_node="node3", timeout=1, **args)
     assert ret.result is False and ret.changes == {}
     assert "Node node3 cannot be created yet: the monitor did not answer within 1 s" in ret.comment
-
-
-def test_ready_to_join_another_node_waits_for_a_primary_that_accepts_the_replicator(states, node3):
-    ret = states.pgfailover.ready_to_join("node3", first_node="node1", **join_args(node3))
-    assert ret.result is True and ret.changes == {}, ret.comment
-    assert ret.comment == "Node node3 can be created: a primary that accepts the replicator answers."
 
 
 def test_ready_to_join_fails_with_the_primary_s_refusal(states, modules, formation, node3):
