@@ -41,13 +41,12 @@ SCHEMA = {
     "formation": "name",
     "dbname": "name",
     "auth": "auth",
-    "skip_pg_hba": "bool",
     "ssl": {"mode": "ssl_mode", "ca_file": "path", "server_cert": "path", "server_key": "path"},
     "monitor": "monitor",
     "nodes": "nodes",
     "number_sync_standbys": "sync",
-    "app": {"owner": "name", "cidrs": "cidrs"},
-    "postgresql": {"settings": "any"},
+    "app": {"owner": "owner", "cidrs": "cidrs"},
+    "postgresql": {"settings": "settings"},
     "failover": {"profile": "profile", "monitor": "any", "network_partition_timeout": "seconds"},
     "socket_dir": "path",
     "health": {
@@ -58,6 +57,10 @@ SCHEMA = {
         "replica_max_silence": "seconds",
         "program": "path",
         "config_dir": "path",
+        "dbuser": "name",
+        "connection_limit": "count",
+        "workers": "count",
+        "cache_ms": "cache_ms",
     },
     "haproxy": {
         "minions": "names",
@@ -79,7 +82,9 @@ SCHEMA = {
     "clean": {"remove_data": "bool", "remove_packages": "bool", "allow_last_standby": "bool"},
     "passwords": {"autoctl_node": "secret", "replicator": "secret", "monitor": "secret", "app": "secret"},
 }
-AUTH_METHODS = ("trust", "scram-sha-256", "md5", "password")
+# No trust: any local user could connect as any role (the formula hardens
+# initdb's trust lines with the cluster's method).
+AUTH_METHODS = ("scram-sha-256", "md5", "password")
 SSL_MODES = ("self-signed", "ca", "none")
 REPO_KINDS = ("distribution", "url", "rpm_file")
 PROFILES = ("default", "fast")
@@ -88,20 +93,33 @@ MIN_PASSWORD_LENGTH = 12
 DEBIAN_RELEASE_VERSIONS = {"11": (13,), "12": (15,), "13": (17,)}
 PGDG_VERSIONS = (13, 14, 15, 16, 17)
 VENDOR_RPM_VERSIONS = (13,)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+# Patterns are used with fullmatch only: "$" would accept a trailing newline.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+# Paths reach file states and unit files: no shell or unit-file syntax in them.
+_PATH = re.compile(r"/[A-Za-z0-9_.@+,=/-]{0,4095}")
+_SETTING_NAME = re.compile(r"[a-z_][a-z0-9_.]{0,62}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Roles the application owner must not be: the superuser, the service user,
+# PostgreSQL's predefined roles and pg_auto_failover's internal ones.
+RESERVED_ROLES = ("postgres", "autoctl_node")
+RESERVED_ROLE_PREFIXES = ("pg_", "pgautofailover_", "pgfailover_")
+DEFAULT_DATA_ROOT = "/var/lib/postgresql/pgaf"
+DEFAULT_SERVICE_USER = "postgres"
 
 
 def __virtual__():
     return __virtualname__
 
 
-def validate(cluster=None, failover_profiles=None, os_family=None, osmajorrelease=None):
+def validate(cluster=None, parameters=None, os_family=None, osmajorrelease=None):
     """
     Every problem of a ``pgfailover`` pillar, as sentences naming the pillar
     key; an empty list when it is valid. Without ``cluster``, this minion's
-    pillar; the OS defaults come from its grains; ``failover_profiles`` are
-    the formula's (parameters/defaults.yaml), for the failover timing rule.
+    pillar. ``parameters`` are the formula's resolved parameters
+    (``parameters/defaults.yaml`` < OS family < ``lookup``): the failover
+    profiles, ``data_root`` and the service ``user``. The OS defaults come
+    from this minion's grains.
 
     CLI Example:
 
@@ -117,19 +135,23 @@ def validate(cluster=None, failover_profiles=None, os_family=None, osmajorreleas
     osmajorrelease = str(osmajorrelease or grains.get("osmajorrelease", "12"))
     if not isinstance(cluster, dict):
         return [f"pillar key pgfailover must be a mapping, not {type(cluster).__name__}"]
+    parameters = parameters if isinstance(parameters, dict) else {}
     problems = []
     _check_mapping("pgfailover", cluster, SCHEMA, problems)
     _check_monitor(cluster, problems)
-    nodes = _check_nodes(cluster, problems)
+    nodes = _check_nodes(cluster, problems, parameters.get("data_root", DEFAULT_DATA_ROOT))
     _check_addresses(cluster, nodes, problems)
+    _check_data_directories(cluster, nodes, problems, parameters.get("data_root", DEFAULT_DATA_ROOT))
     _check_sync_standbys(cluster, nodes, problems)
     _check_auth(cluster, problems)
+    _check_settings(cluster, problems)
+    _check_owner(cluster, problems, parameters.get("user", DEFAULT_SERVICE_USER))
     _check_ssl(cluster, problems)
     # On the master (orchestrations) the grains are the master's, not the
     # hosts': each host checks its packages when it renders the formula.
     if globals().get("__opts__", {}).get("__role") != "master":
         _check_version(cluster, os_family, osmajorrelease, problems)
-    _check_failover(cluster, failover_profiles or {}, problems)
+    _check_failover(cluster, parameters.get("failover_profiles") or {}, problems)
     _check_haproxy(cluster, nodes, problems)
     return problems
 
@@ -139,10 +161,12 @@ def validate(cluster=None, failover_profiles=None, os_family=None, osmajorreleas
 
 def _check_mapping(path, value, schema, problems):
     if not isinstance(value, dict):
-        problems.append(f"pillar key {path} must be a mapping, not {value!r}")
+        secret = path.endswith(":passwords")
+        shown = f"a {type(value).__name__}" if secret else repr(value)
+        problems.append(f"pillar key {path} must be a mapping, not {shown}")
         return
     for key, item in value.items():
-        spec = schema.get(key)
+        spec = schema.get(key) if isinstance(key, str) else None
         if spec is None:
             close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else f"; known keys: {', '.join(schema)}"
@@ -156,7 +180,14 @@ def _check_mapping(path, value, schema, problems):
 def _check_value(path, value, kind, problems):
     problem = CHECKS[kind](value) if kind in CHECKS else None
     if problem:
-        problems.append(f"pillar key {path} is {value!r}; allowed: {problem}")
+        problems.append(f"pillar key {path} is {_shown(value, kind)}; allowed: {problem}")
+
+
+def _shown(value, kind):
+    """How a refusal shows a value: a secret only by its type, never by its content."""
+    if kind == "secret":
+        return f"a {type(value).__name__} (value not shown)"
+    return repr(value)
 
 
 def _whole(value, low, high):
@@ -165,15 +196,24 @@ def _whole(value, low, high):
 
 CHECKS = {
     "name": lambda v: (
-        None if isinstance(v, str) and _NAME.match(v) else "letters, digits, _ . - (63 at most)"
+        None if isinstance(v, str) and _NAME.fullmatch(v) else "letters, digits, _ . - (63 at most)"
     ),
-    "host": lambda v: None if isinstance(v, str) and _HOST.match(v) else "a host name or IP address",
+    "owner": lambda v: _owner_problem(v),
+    "host": lambda v: None if isinstance(v, str) and _HOST.fullmatch(v) else "a host name or IP address",
     "port": lambda v: None if _whole(v, 1, 65535) else "a port number, 1 to 65535",
-    "path": lambda v: None if isinstance(v, str) and v.startswith("/") else "an absolute path",
+    "path": lambda v: (
+        None
+        if isinstance(v, str) and _PATH.fullmatch(v) and ".." not in v.split("/")
+        else "an absolute path of letters, digits and _ . @ + , = - / (no '..' component)"
+    ),
     "priority": lambda v: None if _whole(v, 0, 100) else "a whole number from 0 to 100",
     "bool": lambda v: None if isinstance(v, bool) else "true or false",
-    "text": lambda v: None if isinstance(v, str) and v else "a non-empty string",
-    "list": lambda v: None if isinstance(v, list) else "a list",
+    "text": lambda v: (
+        None if isinstance(v, str) and v and not _CONTROL.search(v) else "a non-empty string on one line"
+    ),
+    "list": lambda v: (
+        None if isinstance(v, list) and all(isinstance(i, str) for i in v) else "a list of strings"
+    ),
     "version": lambda v: None if _whole(v, 10, 99) else "a PostgreSQL major version such as 15",
     "repo_kind": lambda v: None if v in REPO_KINDS else ", ".join(REPO_KINDS),
     "auth": lambda v: None if v in AUTH_METHODS else ", ".join(AUTH_METHODS),
@@ -181,18 +221,25 @@ CHECKS = {
     "profile": lambda v: None if v in PROFILES else ", ".join(PROFILES),
     "seconds": lambda v: None if v is None or _whole(v, 1, 3600) else "whole seconds, 1 to 3600",
     "sync": lambda v: None if v is None or _whole(v, 0, 100) else "null or a whole number from 0",
-    "secret": lambda v: None if isinstance(v, str) else "a string (keep it in an encrypted renderer)",
+    "secret": lambda v: (
+        None
+        if isinstance(v, str) and not _CONTROL.search(v)
+        else "a string without control characters such as a newline (quote it in YAML; keep it in an "
+        "encrypted renderer)"
+    ),
     "cidrs": lambda v: None if isinstance(v, list) else "a list of networks such as 10.0.0.0/24",
+    "settings": lambda v: None if isinstance(v, dict) else "a mapping of PostgreSQL setting names to values",
     "nodes": lambda v: None if isinstance(v, list) else "a list of nodes, each with a name",
     "optional_bool": lambda v: None if v is None or isinstance(v, bool) else "true, false or null (auto)",
     "optional_port": lambda v: None if v is None or _whole(v, 1, 65535) else "null or a port, 1 to 65535",
     "names": lambda v: (
         None
-        if isinstance(v, list) and all(isinstance(i, str) and _NAME.match(i) for i in v)
+        if isinstance(v, list) and all(isinstance(i, str) and _NAME.fullmatch(i) for i in v)
         else "a list of minion IDs"
     ),
     "milliseconds": lambda v: None if _whole(v, 100, 86_400_000) else "milliseconds, 100 to 86400000",
     "count": lambda v: None if _whole(v, 1, 100) else "a whole number from 1 to 100",
+    "cache_ms": lambda v: None if _whole(v, 0, 5000) else "milliseconds, 0 to 5000",
     "maxconn": lambda v: None if _whole(v, 1, 1_000_000) else "a whole number from 1 to 1000000",
     "bytes": lambda v: None if _whole(v, 0, 2**40) else "a number of bytes, 0 to 2^40",
     "monitor": lambda v: None,  # _check_monitor
@@ -218,8 +265,11 @@ def _check_monitor(cluster, problems):
         _check_mapping("pgfailover:monitor", monitor, MONITOR, problems)
 
 
-def _check_nodes(cluster, problems):
-    """The well-formed nodes, with defaults applied; problems for the others."""
+def _check_nodes(cluster, problems, data_root):
+    """
+    The nodes with the formula's defaults applied (map.jinja applies the same
+    ones), each value of the type its check allows; problems for the others.
+    """
     nodes = cluster.get("nodes")
     if not isinstance(nodes, list) or not nodes:
         problems.append("pillar key pgfailover:nodes is missing or empty: list the PostgreSQL nodes by name")
@@ -234,6 +284,8 @@ def _check_nodes(cluster, problems):
         if not node.get("name"):
             problems.append(f"pillar key {path}:name is missing: every node needs a name")
             continue
+        if any(CHECKS[NODE[key]](node[key]) for key in NODE if key in node):
+            continue  # refused above; its values cannot be compared with the others'
         minion = node.get("minion", node["name"])
         good.append(
             {
@@ -241,12 +293,22 @@ def _check_nodes(cluster, problems):
                 "minion": minion,
                 "hostname": node.get("hostname", minion),
                 "port": node.get("port", 5432),
-                "pgdata": node.get("pgdata", node["name"]),
+                "pgdata": node.get("pgdata", f"{data_root}/{node['name']}"),
                 "candidate_priority": node.get("candidate_priority", 50),
                 "replication_quorum": node.get("replication_quorum", True),
             }
         )
     return good
+
+
+def _valid_monitor(cluster):
+    """The monitor's mapping when each of its values passed its check, else {}."""
+    monitor = cluster.get("monitor")
+    if not isinstance(monitor, dict) or any(
+        key not in MONITOR or CHECKS[MONITOR[key]](value) for key, value in monitor.items()
+    ):
+        return {}
+    return monitor
 
 
 def _duplicates(values):
@@ -261,7 +323,7 @@ def _duplicates(values):
 def _check_addresses(cluster, nodes, problems):
     for name in _duplicates(node["name"] for node in nodes):
         problems.append(f"pillar key pgfailover:nodes names {name} more than once; node names are unique")
-    monitor = cluster.get("monitor") if isinstance(cluster.get("monitor"), dict) else {}
+    monitor = _valid_monitor(cluster)
     endpoints = [(node["hostname"], node["port"]) for node in nodes]
     listeners = [(node["minion"], node["port"]) for node in nodes]
     if monitor.get("minion"):
@@ -277,8 +339,28 @@ def _check_addresses(cluster, nodes, problems):
             f"pillar keys pgfailover:nodes / pgfailover:monitor put two instances on minion {minion} with "
             f"port {port}; give each its own port"
         )
-    for minion, pgdata in _duplicates((node["minion"], node["pgdata"]) for node in nodes):
-        problems.append(f"pillar key pgfailover:nodes puts two nodes in {pgdata} on minion {minion}")
+
+
+def _check_data_directories(cluster, nodes, problems, data_root):
+    """Two instances of one minion never share a data directory, nor nest one in the other."""
+    monitor = _valid_monitor(cluster)
+    instances = [(node["minion"], node["pgdata"], f"node {node['name']}") for node in nodes]
+    if monitor.get("minion"):
+        instances.append((monitor["minion"], monitor.get("pgdata", f"{data_root}/monitor"), "the monitor"))
+    for index, (minion, pgdata, what) in enumerate(instances):
+        for other_minion, other_pgdata, other in instances[index + 1 :]:
+            if minion == other_minion and _nested(pgdata, other_pgdata):
+                problems.append(
+                    f"pillar keys pgfailover:nodes / pgfailover:monitor (pgdata) put {what} in {pgdata} and "
+                    f"{other} in {other_pgdata} on minion {minion}; each instance needs a data directory of "
+                    "its own (clean:remove_data of one would remove the other's data)"
+                )
+
+
+def _nested(first, second):
+    """True when the two paths are the same directory or one lies inside the other."""
+    first, second = first.rstrip("/") + "/", second.rstrip("/") + "/"
+    return first.startswith(second) or second.startswith(first)
 
 
 def _check_sync_standbys(cluster, nodes, problems):
@@ -300,14 +382,49 @@ def _check_sync_standbys(cluster, nodes, problems):
 # -- security ---------------------------------------------------------------
 
 
+def _owner_problem(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        return "letters, digits, _ . - (63 at most)"
+    if value in RESERVED_ROLES or value.startswith(RESERVED_ROLE_PREFIXES):
+        return (
+            "an application role of its own, not the superuser, the service user, "
+            f"{', '.join(RESERVED_ROLES[1:])}, nor a role named "
+            + " or ".join(prefix + "*" for prefix in RESERVED_ROLE_PREFIXES)
+        )
+    return None
+
+
+def _check_owner(cluster, problems, service_user):
+    """The service user is a superuser by peer authentication: the application must not own it."""
+    owner = _section(cluster, "app").get("owner")
+    if isinstance(owner, str) and owner == service_user and not _owner_problem(owner):
+        problems.append(
+            f"pillar key pgfailover:app:owner is {owner!r}; allowed: an application role of its own, not "
+            f"the service user {service_user} (a superuser)"
+        )
+
+
+def _check_settings(cluster, problems):
+    """Settings become lines of a configuration file: each name and value must stay one setting."""
+    settings = _section(cluster, "postgresql").get("settings")
+    if not isinstance(settings, dict):
+        return
+    for name, value in settings.items():
+        path = f"pillar key pgfailover:postgresql:settings:{name}"
+        if not isinstance(name, str) or not _SETTING_NAME.fullmatch(name):
+            problems.append(
+                f"pillar key pgfailover:postgresql:settings has a setting named {name!r}; allowed: "
+                "a PostgreSQL setting name (lower-case letters, digits, _ and ., starting with a letter or _)"
+            )
+        elif not isinstance(value, (str, int, float)):
+            problems.append(f"{path} is {value!r}; allowed: a string, a number, true or false")
+        elif isinstance(value, str) and _CONTROL.search(value):
+            problems.append(f"{path} is {value!r}; allowed: a value on one line, without control characters")
+
+
 def _check_auth(cluster, problems):
     auth = cluster.get("auth", "scram-sha-256")
-    if cluster.get("skip_pg_hba") is True and "auth" in cluster:
-        problems.append(
-            "pillar keys pgfailover:auth and pgfailover:skip_pg_hba are both set; pg_autoctl takes one or "
-            "the other: with skip_pg_hba you write pg_hba.conf yourself"
-        )
-    app = cluster.get("app") if isinstance(cluster.get("app"), dict) else {}
+    app = _section(cluster, "app")
     cidrs = app.get("cidrs") if isinstance(app.get("cidrs"), list) else []
     for index, cidr in enumerate(cidrs):
         try:
@@ -316,9 +433,7 @@ def _check_auth(cluster, problems):
             problems.append(
                 f"pillar key pgfailover:app:cidrs:{index} is {cidr!r}; allowed: a network such as 10.0.0.0/24"
             )
-    if auth == "trust":
-        return
-    passwords = cluster.get("passwords") if isinstance(cluster.get("passwords"), dict) else {}
+    passwords = _section(cluster, "passwords")
     needed = ["autoctl_node", "replicator", "monitor"] + (["app"] if app.get("owner") else [])
     for role in needed:
         password = passwords.get(role)
@@ -391,8 +506,12 @@ def _milliseconds(value):
 
 def _check_failover(cluster, profiles, problems):
     """A partitioned primary must have demoted itself before the monitor promotes another node."""
-    failover = cluster.get("failover") if isinstance(cluster.get("failover"), dict) else {}
-    profile = profiles.get(failover.get("profile", "default"))
+    failover = _section(cluster, "failover")
+    profile = (
+        profiles.get(failover.get("profile", "default"))
+        if failover.get("profile", "default") in PROFILES
+        else None
+    )
     if not profile:
         return
     explicit = failover.get("monitor") or {}
@@ -408,12 +527,8 @@ def _check_failover(cluster, profiles, problems):
             problems.append(
                 f"pillar key pgfailover:failover:monitor:{key} is {value!r}; allowed: whole milliseconds"
             )
-    settings = (
-        cluster.get("postgresql", {}).get("settings", {})
-        if isinstance(cluster.get("postgresql"), dict)
-        else {}
-    )
-    sender = (settings or {}).get("wal_sender_timeout", profile["wal_sender_timeout"])
+    settings = _section(_section(cluster, "postgresql"), "settings")
+    sender = settings.get("wal_sender_timeout", profile["wal_sender_timeout"])
     sender_ms = _milliseconds(sender)
     if sender_ms is None:
         problems.append(
@@ -445,7 +560,7 @@ def _section(cluster, key):
 def _check_haproxy(cluster, nodes, problems):
     """HAProxy's ports are its own, and it needs the nodes' health endpoints."""
     haproxy, health = _section(cluster, "haproxy"), _section(cluster, "health")
-    minions = haproxy.get("minions") if isinstance(haproxy.get("minions"), list) else []
+    minions = haproxy.get("minions") if not CHECKS["names"](haproxy.get("minions")) else []
     if minions and health.get("enabled") is False:
         problems.append(
             "pillar key pgfailover:health:enabled is false but pgfailover:haproxy:minions lists "
@@ -453,14 +568,17 @@ def _check_haproxy(cluster, nodes, problems):
         )
     enabled = health.get("enabled") if health.get("enabled") is not None else bool(minions)
     health_port = health.get("port", 8008)
+    if CHECKS["port"](health_port):
+        return  # refused by its own check
     taken = {}  # (minion, port) -> what listens there
-    monitor = _section(cluster, "monitor")
+    monitor = _valid_monitor(cluster)
     if monitor.get("minion"):
         taken[(monitor["minion"], monitor.get("port", 5431))] = "the monitor"
     for node in nodes:
         taken.setdefault((node["minion"], node["port"]), f"node {node['name']}")
-    for index, node in enumerate(cluster.get("nodes") or [] if enabled else []):
-        if not isinstance(node, dict) or not node.get("name"):
+    checked = {node["name"] for node in nodes}
+    for index, node in enumerate(cluster.get("nodes") if enabled and nodes else []):
+        if not isinstance(node, dict) or node.get("name") not in checked:
             continue
         where = (node.get("minion", node["name"]), node.get("health_port", health_port))
         if where in taken:
@@ -473,7 +591,7 @@ def _check_haproxy(cluster, nodes, problems):
     ports = {
         key: haproxy.get(key, default)
         for key, default in (("read_write_port", 5000), ("read_only_port", 5001), ("stats_port", 7000))
-        if haproxy.get(key, default) is not None
+        if haproxy.get(key, default) is not None and not CHECKS["optional_port"](haproxy.get(key, default))
     }
     for port in _duplicates(ports.values()):
         keys = [f"pgfailover:haproxy:{key}" for key, value in ports.items() if value == port]

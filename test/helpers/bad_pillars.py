@@ -85,12 +85,8 @@ CASES = [
         _set("nodes:2:candidate_priority", 0),
         "number_sync_standbys is 1; allowed: at most 0",
     ),
-    (
-        "auth-with-skip-pg-hba",
-        _set("skip_pg_hba", True),
-        "pgfailover:auth and pgfailover:skip_pg_hba are both set",
-    ),
-    ("unknown-auth", _set("auth", "scram"), "pgfailover:auth is 'scram'; allowed: trust, scram-sha-256"),
+    ("unknown-auth", _set("auth", "scram"), "pgfailover:auth is 'scram'; allowed: scram-sha-256, md5"),
+    ("trust", _set("auth", "trust"), "pgfailover:auth is 'trust'; allowed: scram-sha-256, md5, password"),
     ("no-ssl-choice", _set("ssl", DELETE), "pgfailover:ssl:mode is missing"),
     (
         "half-a-certificate-set",
@@ -115,6 +111,66 @@ CASES = [
         "unsafe-timeouts",
         _set("failover", {"profile": "fast", "network_partition_timeout": 20}),
         "two nodes could be writable at once",
+    ),
+]
+
+
+# Hardening (issue 20): refused by the validator's unit tests (the lab test runs
+# CASES above; these refusals come from the same render step).
+HARDENING_CASES = [
+    (
+        "owner-is-the-superuser",
+        _set("app:owner", "postgres"),
+        "pgfailover:app:owner is 'postgres'; allowed: an application role of its own",
+    ),
+    ("owner-is-the-replicator", _set("app:owner", "pgautofailover_replicator"), "pgfailover:app:owner is"),
+    ("owner-is-autoctl-node", _set("app:owner", "autoctl_node"), "pgfailover:app:owner is 'autoctl_node'"),
+    ("owner-is-predefined", _set("app:owner", "pg_monitor"), "pgfailover:app:owner is 'pg_monitor'"),
+    (
+        "setting-name-injects",
+        _set("postgresql:settings", {"work_mem\nssl": "off"}),
+        "pgfailover:postgresql:settings has a setting named 'work_mem\\nssl'",
+    ),
+    (
+        "setting-value-injects",
+        _set("postgresql:settings:work_mem", "4MB\nssl = off"),
+        "pgfailover:postgresql:settings:work_mem is '4MB\\nssl = off'; allowed: a value on one line",
+    ),
+    (
+        "setting-value-is-a-list",
+        _set("postgresql:settings:work_mem", ["4MB"]),
+        "pgfailover:postgresql:settings:work_mem is ['4MB']; allowed: a string, a number",
+    ),
+    (
+        "settings-are-a-list",
+        _set("postgresql:settings", ["work_mem=4MB"]),
+        "pgfailover:postgresql:settings is ['work_mem=4MB']; allowed: a mapping",
+    ),
+    ("path-with-shell", _set("health:config_dir", "/etc/pgf$(id)"), "pgfailover:health:config_dir is"),
+    ("path-with-dotdot", _set("monitor:pgdata", "/var/lib/../../etc"), "pgfailover:monitor:pgdata is"),
+    ("node-name-newline", _set("nodes:0:name", "pg1\n"), "pgfailover:nodes:0:name is 'pg1\\n'"),
+    ("host-newline", _set("monitor:hostname", "mon\n"), "pgfailover:monitor:hostname is 'mon\\n'"),
+    ("minion-newline", _set("monitor:minion", "mon\n"), "pgfailover:monitor:minion is 'mon\\n'"),
+    ("port-is-a-list", _set("nodes:0:port", [5432]), "pgfailover:nodes:0:port is [5432]; allowed: a port"),
+    ("haproxy-minion-dict", _set("haproxy:minions", [{"mon": 1}]), "pgfailover:haproxy:minions is"),
+    ("password-newline", _set("passwords:app", "lab-app-Zi8v\nx"), "pgfailover:passwords:app is a str"),
+    (
+        "skip-pg-hba-is-gone",
+        _set("skip_pg_hba", True),
+        "pgfailover:skip_pg_hba is unknown",
+    ),
+    (
+        "two-nodes-one-data-directory",
+        _set(
+            "nodes:1",
+            {"name": "pg2", "minion": "pg1", "port": 5433, "pgdata": "/var/lib/postgresql/pgaf/pg1"},
+        ),
+        "put node pg1 in /var/lib/postgresql/pgaf/pg1 and node pg2 in /var/lib/postgresql/pgaf/pg1",
+    ),
+    (
+        "data-directory-inside-the-monitors",
+        _set("nodes:0", {"name": "pg1", "minion": "mon", "pgdata": "/var/lib/postgresql/pgaf/monitor/pg1"}),
+        "and the monitor in /var/lib/postgresql/pgaf/monitor on minion mon",
     ),
 ]
 

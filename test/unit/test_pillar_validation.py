@@ -11,8 +11,10 @@ import os
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from helpers.bad_pillars import CASES, broken, good
+from helpers.bad_pillars import CASES, HARDENING_CASES, broken, good
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC = importlib.util.spec_from_file_location(
@@ -21,12 +23,12 @@ SPEC = importlib.util.spec_from_file_location(
 validator = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(validator)
 with open(os.path.join(REPO, "pgfailover", "parameters", "defaults.yaml")) as f:
-    PROFILES = yaml.safe_load(f)["values"]["failover_profiles"]
+    PARAMETERS = yaml.safe_load(f)["values"]
 
 
 def validate(cluster, **grains):
     return validator.validate(
-        cluster, PROFILES, grains.get("os_family", "Debian"), grains.get("release", "12")
+        cluster, PARAMETERS, grains.get("os_family", "Debian"), grains.get("release", "12")
     )
 
 
@@ -41,6 +43,113 @@ def test_the_lab_pillar_the_example_and_the_kitchen_pillar_are_valid():
 def test_a_bad_pillar_is_refused_with_the_key_and_what_is_allowed(change, named):
     problems = validate(broken(change))
     assert any(named in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("change", "named"), [case[1:] for case in HARDENING_CASES], ids=[case[0] for case in HARDENING_CASES]
+)
+def test_input_that_would_reach_sql_files_or_shells_is_refused(change, named):
+    problems = validate(broken(change))
+    assert any(named in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [918273645546372819, ["lab-app-Zi8v-secret"], {"value": "lab-app-Zi8v-secret"}, "lab-app-Zi8v-secret\n"],
+    ids=["number", "list", "mapping", "newline"],
+)
+def test_no_refusal_shows_a_password(secret):
+    cluster = good()
+    cluster["passwords"]["app"] = secret
+    problems = validate(cluster)
+    assert any("pgfailover:passwords:app" in problem for problem in problems), problems
+    text = " ".join(problems)
+    assert "918273645546372819" not in text and "Zi8v-secret" not in text, text
+    cluster["passwords"] = "lab-app-Zi8v-secret"
+    text = " ".join(validate(cluster))
+    assert "pgfailover:passwords must be a mapping" in text and "Zi8v-secret" not in text, text
+
+
+def test_the_application_owner_may_not_be_the_service_user():
+    cluster = good()
+    cluster["app"]["owner"] = "dba"
+    assert validate(cluster) == []
+    parameters = dict(PARAMETERS, user="dba")
+    problems = validator.validate(cluster, parameters, "Debian", "12")
+    assert "not the service user dba" in " ".join(problems), problems
+
+
+def test_default_data_directories_follow_the_formulas_data_root():
+    """A node placed in another node's default data directory clashes with it, wherever data_root is."""
+    cluster = good()
+    cluster["nodes"][1] = {"name": "pg2", "minion": "pg1", "port": 5433, "pgdata": "/srv/pg/pg1"}
+    assert validate(cluster) == []
+    parameters = dict(PARAMETERS, data_root="/srv/pg")
+    problems = validator.validate(cluster, parameters, "Debian", "12")
+    assert "put node pg1 in /srv/pg/pg1 and node pg2 in /srv/pg/pg1 on minion pg1" in " ".join(problems)
+
+
+def test_settings_of_every_type_a_dba_writes_are_accepted():
+    cluster = good()
+    cluster["postgresql"]["settings"] = {
+        "log_connections": True,
+        "work_mem": "4MB",
+        "random_page_cost": 1.1,
+        "max_connections": 200,
+        "search_path": '"$user", public',
+        "auto_explain.log_min_duration": "1s",
+    }
+    assert validate(cluster) == []
+
+
+# Values of every shape a YAML pillar can hold, for mutating a valid pillar.
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(value, prefix=()):
+    """Every key path inside a pillar (mappings and list items)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+def _reach(value, path):
+    """The value at ``path`` when an earlier mutation left it reachable, else None."""
+    for key in path:
+        in_dict = isinstance(value, dict) and key in value
+        if in_dict or (isinstance(value, list) and isinstance(key, int) and key < len(value)):
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+GOOD_PATHS = sorted(_paths(good()), key=str)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.sampled_from(GOOD_PATHS), YAML_VALUES, st.booleans()), min_size=1, max_size=4),
+)
+def test_a_randomly_mutated_pillar_is_accepted_or_refused_never_crashes(mutations):
+    """The validator answers any pillar shape with sentences naming keys, never a traceback."""
+    cluster = good()
+    for path, value, replace in mutations:
+        parent = _reach(cluster, path[:-1])
+        if isinstance(parent, dict):
+            parent[path[-1]] = value if replace else {"unexpected": value}
+        elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+            parent[path[-1]] = value
+    problems = validate(cluster)
+    assert isinstance(problems, list)
+    assert all(isinstance(p, str) and "pgfailover" in p for p in problems), problems
 
 
 def test_every_problem_is_reported_at_once():
@@ -61,10 +170,8 @@ def test_the_postgresql_version_is_checked_against_the_hosts_package_source():
     assert "the vendor RPM offer 13" in validate(cluster, os_family="RedHat", release="7")[0]
 
 
-def test_trust_needs_no_password_and_explicit_timeouts_may_be_safe():
+def test_explicit_timeouts_may_be_safe():
     cluster = good()
-    cluster["auth"] = "trust"
-    del cluster["passwords"]
     cluster["failover"] = {
         "profile": "fast",
         "network_partition_timeout": 10,
