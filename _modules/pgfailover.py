@@ -46,8 +46,11 @@ import logging
 import os
 import pwd
 import re
+import stringprep
 import time
+import unicodedata
 
+import salt.utils.data
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 log = logging.getLogger(__name__)
@@ -1093,12 +1096,23 @@ def create_postgres(
     return True
 
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
-_HOSTNAME = re.compile(r"^[A-Za-z0-9:]([A-Za-z0-9.:-]{0,252})$")
+# Used with fullmatch only: "$" would accept a trailing newline.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
+_HOSTNAME = re.compile(r"[A-Za-z0-9:]([A-Za-z0-9.:-]{0,252})")
+
+
+def _identifier(name):
+    """A SQL identifier, quoted: mixed case and - or . kept as written, as pg_autoctl quotes its own."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value):
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _check_name(argument, value):
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise SaltInvocationError(
             f"{argument}={value!r} is not allowed; use letters, digits, '_', '.', '-' "
             "(first a letter or '_', at most 63 characters)"
@@ -1107,7 +1121,7 @@ def _check_name(argument, value):
 
 
 def _check_hostname(value):
-    if not isinstance(value, str) or not _HOSTNAME.match(value):
+    if not isinstance(value, str) or not _HOSTNAME.fullmatch(value):
         raise SaltInvocationError(
             f"hostname={value!r} is not a host name or IP address; give the address other "
             "nodes use to reach this one"
@@ -1563,7 +1577,8 @@ def set_replication_quorum(quorum, name=None, formation=None, **kwargs):
     # monitor's own function does the same work.
     _monitor_psql(
         conn,
-        f"SELECT pgautofailover.set_node_replication_quorum('{formation}', '{name}', {str(value).lower()});",
+        f"SELECT pgautofailover.set_node_replication_quorum({_literal(formation)}, {_literal(name)}, "
+        f"{str(value).lower()});",
     )
     return {"replication-quorum": value}
 
@@ -1588,7 +1603,9 @@ def set_number_sync_standbys(number, formation=None, **kwargs):
     _wait_primary_settled(formation, 60, kwargs)
     # `pg_autoctl set formation number-sync-standbys --formation F N` of 2.0
     # misreads N; the monitor's own function does the same work.
-    _monitor_psql(conn, f"SELECT pgautofailover.set_formation_number_sync_standbys('{formation}', {value});")
+    _monitor_psql(
+        conn, f"SELECT pgautofailover.set_formation_number_sync_standbys({_literal(formation)}, {value});"
+    )
     return {"number-sync-standbys": value}
 
 
@@ -1641,7 +1658,7 @@ def formation(name=None, **kwargs):
     out = _psql(
         conn,
         "SELECT kind, dbname, number_sync_standbys FROM pgautofailover.formation "
-        f"WHERE formationid = '{name}';",
+        f"WHERE formationid = {_literal(name)};",
     ).strip()
     if not out:
         return None
@@ -1703,7 +1720,7 @@ def formation_system_identifiers(formation=None, **kwargs):
     rows = _monitor_psql(
         conn,
         "SELECT DISTINCT sysidentifier FROM pgautofailover.node "
-        f"WHERE formationid = '{formation}' AND sysidentifier IS NOT NULL AND sysidentifier <> 0",
+        f"WHERE formationid = {_literal(formation)} AND sysidentifier IS NOT NULL AND sysidentifier <> 0",
     )
     return sorted(int(line) for line in rows.split() if line.strip())
 
@@ -1723,19 +1740,53 @@ def in_recovery(**kwargs):
     return _sql_value(conn, "SELECT pg_is_in_recovery();") == "t"
 
 
-def scram_verifier(password, salt=None, iterations=4096):
+def _saslprep(password):
     """
-    The SCRAM-SHA-256 verifier PostgreSQL stores for ``password``: the formula
-    sends this, never the password, to the server.
+    ``password`` as SCRAM hashes it: SASLprep (RFC 4013) exactly as
+    PostgreSQL's pg_saslprep applies it, server and libpq alike. ASCII is
+    kept as it is; otherwise non-ASCII spaces become spaces, characters
+    "commonly mapped to nothing" go, the result is NFKC-normalised; when it
+    is empty or holds a prohibited, unassigned or badly mixed bidirectional
+    character, PostgreSQL hashes the password unchanged, and so does this.
+    """
+    if password.isascii():
+        return password
+    mapped = "".join(
+        " " if stringprep.in_table_c12(char) else char
+        for char in password
+        if not stringprep.in_table_b1(char)
+    )
+    prepared = unicodedata.normalize("NFKC", mapped)
+    if not prepared or any(_prohibited(char) for char in prepared):
+        return password
+    right_to_left = [stringprep.in_table_d1(char) for char in prepared]
+    mixed = any(stringprep.in_table_d2(char) for char in prepared)
+    if any(right_to_left) and (mixed or not (right_to_left[0] and right_to_left[-1])):
+        return password
+    return prepared
 
-    CLI Example:
 
-    .. code-block:: bash
+def _prohibited(char):
+    """RFC 4013's prohibited output (tables C.1.2 to C.9) and unassigned code points (A.1)."""
+    return any(
+        check(char)
+        for check in (
+            stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.in_table_c3,
+            stringprep.in_table_c4, stringprep.in_table_c5, stringprep.in_table_c6,
+            stringprep.in_table_c7, stringprep.in_table_c8, stringprep.in_table_c9,
+            stringprep.in_table_a1,
+        )
+    )  # fmt: skip
 
-        salt-call pgfailover.scram_verifier "$(cat /root/secret)"
+
+def _scram_verifier(password, salt=None, iterations=4096):
+    """
+    The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (after
+    SASLprep, as the server and libpq do): the formula sends this, never the
+    password, to the server.
     """
     salt = os.urandom(16) if salt is None else salt
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    salted = hashlib.pbkdf2_hmac("sha256", _saslprep(password).encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b"Server Key", "sha256").digest()
@@ -1751,10 +1802,21 @@ def _verifier_matches(verifier, password):
         head = verifier.split("$")[1]
         iterations, salt = head.split(":")
         return hmac.compare_digest(
-            scram_verifier(password, base64.b64decode(salt), int(iterations)), verifier
+            _scram_verifier(password, base64.b64decode(salt), int(iterations)), verifier
         )
     except (AttributeError, IndexError, ValueError):
         return False
+
+
+def _password(password, password_pillar):
+    """The password given, or the one at pillar key ``password_pillar`` (which keeps it off command lines)."""
+    if password_pillar is not None:
+        password = salt.utils.data.traverse_dict_and_list(__pillar__, password_pillar, None)
+        if not password:
+            raise SaltInvocationError(f"pillar key {password_pillar} is empty or missing")
+    if not isinstance(password, str) or not password:
+        raise SaltInvocationError("a password is needed: give password_pillar (a pillar key) or password")
+    return password
 
 
 def _sql_value(conn, sql):
@@ -1764,8 +1826,10 @@ def _sql_value(conn, sql):
 
 def role(name, **kwargs):
     """
-    A role of the local instance: ``{"login": bool, "password_set": bool}``,
-    or None when it does not exist. The password itself is never returned.
+    A role of the local instance: ``{"login": bool, "password_set": bool,
+    "superuser": bool, "connection_limit": int (-1: none), "pg_monitor": bool
+    (member of pg_monitor)}``, or None when it does not exist. The password
+    itself is never returned.
 
     CLI Example:
 
@@ -1776,50 +1840,92 @@ def role(name, **kwargs):
     conn = _connection(kwargs)
     name = _check_name("name", name)
     out = _sql_value(
-        conn, f"SELECT rolcanlogin, rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '{name}';"
+        conn,
+        "SELECT rolcanlogin, rolpassword IS NOT NULL, rolsuper, rolconnlimit, "
+        "pg_has_role(oid, 'pg_monitor', 'MEMBER') "
+        f"FROM pg_authid WHERE rolname = {_literal(name)};",
     )
     if not out:
         return None
-    login, password_set = out.split("|")
-    return {"login": login == "t", "password_set": password_set == "t"}
+    login, password_set, superuser, limit, monitor = out.split("|")
+    return {
+        "login": login == "t",
+        "password_set": password_set == "t",
+        "superuser": superuser == "t",
+        "connection_limit": int(limit),
+        "pg_monitor": monitor == "t",
+    }
 
 
-def role_password_matches(name, password, **kwargs):
+def set_monitoring_role(name, connection_limit=5, **kwargs):
     """
-    True when role ``name`` of the local instance has ``password`` (checked
-    against the stored SCRAM verifier; nothing is sent to the server).
+    Create or adjust role ``name`` on the local primary for a local
+    monitoring client (the health endpoint): LOGIN without a password (it
+    connects over the socket, mapped by pg_ident.conf), not a superuser,
+    member of pg_monitor, at most ``connection_limit`` sessions.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt node1 pgfailover.role_password_matches app "$(cat /root/secret)"
+        salt node1 pgfailover.set_monitoring_role pgfailover_health connection_limit=5
     """
     conn = _connection(kwargs)
     name = _check_name("name", name)
-    stored = _sql_value(conn, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}';")
+    limit = _check_int("connection_limit", connection_limit, 1, 1000)
+    ident = _identifier(name)
+    sql = (
+        f"SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(name)}) AS missing \\gset\n"
+        f"\\if :missing\nCREATE ROLE {ident};\n\\endif\n"
+        f"ALTER ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD NULL "
+        f"CONNECTION LIMIT {limit};\n"
+        f"GRANT pg_monitor TO {ident};\n"
+    )
+    _psql(conn, sql, dbname="postgres")
+    return True
+
+
+def role_password_matches(name, password=None, password_pillar=None, **kwargs):
+    """
+    True when role ``name`` of the local instance has the password at pillar
+    key ``password_pillar`` (or ``password``, from Python callers: on a
+    command line it would land in the job cache), checked against the stored
+    SCRAM verifier; nothing is sent to the server.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node1 pgfailover.role_password_matches app password_pillar=pgfailover:passwords:app
+    """
+    password = _password(password, password_pillar)
+    conn = _connection(kwargs)
+    name = _check_name("name", name)
+    stored = _sql_value(conn, f"SELECT rolpassword FROM pg_authid WHERE rolname = {_literal(name)};")
     return _verifier_matches(stored, password)
 
 
-def set_role_password(name, password, create=False, **kwargs):
+def set_role_password(name, password=None, create=False, password_pillar=None, **kwargs):
     """
     Set (with ``create=True``, create with LOGIN) role ``name``'s password on
-    the local primary. Only its SCRAM verifier is sent, on psql's standard
-    input: the password is on no command line and in no server log.
+    the local primary: the one at pillar key ``password_pillar`` (or
+    ``password``, from Python callers). Only its SCRAM verifier is sent, on
+    psql's standard input: the password is on no command line and in no
+    server log.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt node1 pgfailover.set_role_password app "$(cat /root/secret)" create=True
+        salt node1 pgfailover.set_role_password app password_pillar=pgfailover:passwords:app create=True
     """
     conn = _connection(kwargs)
     name = _check_name("name", name)
-    if not password:
-        raise SaltInvocationError(f"the password of role {name} is empty")
+    password = _password(password, password_pillar)
     verb = "CREATE ROLE" if _check_bool("create", create) else "ALTER ROLE"
     login = " LOGIN" if verb == "CREATE ROLE" else ""
-    _psql(conn, f"{verb} {name}{login} PASSWORD '{scram_verifier(password)}';", dbname="postgres")
+    verifier = _scram_verifier(password)
+    _psql(conn, f"{verb} {_identifier(name)}{login} PASSWORD {_literal(verifier)};", dbname="postgres")
     return True
 
 
@@ -1837,7 +1943,9 @@ def database_owner(dbname, **kwargs):
     conn = _connection(kwargs)
     dbname = _check_name("dbname", dbname)
     return (
-        _sql_value(conn, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{dbname}';")
+        _sql_value(
+            conn, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {_literal(dbname)};"
+        )
         or None
     )
 
@@ -1854,7 +1962,7 @@ def set_database_owner(dbname, owner, **kwargs):
     """
     conn = _connection(kwargs)
     dbname, owner = _check_name("dbname", dbname), _check_name("owner", owner)
-    _psql(conn, f"ALTER DATABASE {dbname} OWNER TO {owner};", dbname="postgres")
+    _psql(conn, f"ALTER DATABASE {_identifier(dbname)} OWNER TO {_identifier(owner)};", dbname="postgres")
     return True
 
 

@@ -190,13 +190,59 @@ def test_role_password_is_stored_as_a_scram_verifier(modules, formation):
     pgdata = formation.nodes["node1"]["pgdata"]
     assert modules.pgfailover.role("reporter", pgdata=pgdata) is None
     modules.pgfailover.set_role_password("reporter", "first-Secret-1", create=True, pgdata=pgdata)
-    assert modules.pgfailover.role("reporter", pgdata=pgdata) == {"login": True, "password_set": True}
+    reporter = modules.pgfailover.role("reporter", pgdata=pgdata)
+    assert reporter["login"] is True and reporter["password_set"] is True and reporter["superuser"] is False
     assert modules.pgfailover.role_password_matches("reporter", "first-Secret-1", pgdata=pgdata) is True
     assert modules.pgfailover.role_password_matches("reporter", "other", pgdata=pgdata) is False
     modules.pgfailover.set_role_password("reporter", "second-Secret-2", pgdata=pgdata)
     assert modules.pgfailover.role_password_matches("reporter", "second-Secret-2", pgdata=pgdata) is True
     assert modules.pgfailover.database_owner("postgres", pgdata=pgdata) == "postgres"
     assert modules.pgfailover.database_owner("nope", pgdata=pgdata) is None
+
+
+def test_mixed_case_and_punctuated_names_are_quoted_and_stay_converged(modules, formation):
+    """CREATE/ALTER ROLE and ALTER DATABASE quote identifiers: App and App-DB are found again as written."""
+    node = formation.nodes["node1"]
+    pgdata = node["pgdata"]
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-XAt", "-p", str(node["port"]), "-d", "postgres"]
+    subprocess.run([*psql, "-c", 'CREATE DATABASE "App-DB"'], check=True, capture_output=True, cwd="/")
+    modules.pgfailover.set_role_password("App.Owner", "mixed-Case-Secret-3", create=True, pgdata=pgdata)
+    assert modules.pgfailover.role("App.Owner", pgdata=pgdata)["password_set"] is True
+    modules.pgfailover.set_database_owner("App-DB", "App.Owner", pgdata=pgdata)
+    assert modules.pgfailover.database_owner("App-DB", pgdata=pgdata) == "App.Owner"
+    # A second run finds what the first made (unquoted, PostgreSQL would have folded App to app).
+    modules.pgfailover.set_role_password("App.Owner", "mixed-Case-Secret-4", pgdata=pgdata)
+    assert modules.pgfailover.role_password_matches("App.Owner", "mixed-Case-Secret-4", pgdata=pgdata)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "no-break\u00a0space-Secret",  # mapped to a space
+        "soft\u00adhyphen-Secret",  # mapped to nothing
+        "\ufb01ligature-Secret",  # NFKC: fi
+        "caf\u0065\u0301-Secret",  # NFKC composes e + acute
+        "bell\u0007caf\u00e9-Secret",  # prohibited: hashed as it is
+        "plain-ascii Secret",
+    ],
+    ids=["nbsp", "soft-hyphen", "ligature", "combining", "prohibited", "ascii"],
+)
+def test_password_checks_agree_with_the_servers_saslprep(modules, formation, password):
+    """role_password_matches reads a verifier the server built itself, so SASLprep must match PostgreSQL's."""
+    node = formation.nodes["node1"]
+    pgdata = node["pgdata"]
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-XAt", "-p", str(node["port"]), "-d", "postgres"]
+    literal = password.replace("'", "''")
+    sql = (
+        "SET password_encryption = 'scram-sha-256'; DROP ROLE IF EXISTS prepped; "
+        f"CREATE ROLE prepped PASSWORD '{literal}';"
+    )
+    subprocess.run(psql, input=sql, check=True, capture_output=True, text=True, cwd="/")
+    assert modules.pgfailover.role_password_matches("prepped", password, pgdata=pgdata) is True
+    assert modules.pgfailover.role_password_matches("prepped", password + "x", pgdata=pgdata) is False
+    # And the other way round: the formula's verifier is one the server's check accepts.
+    modules.pgfailover.set_role_password("prepped", password, pgdata=pgdata)
+    assert modules.pgfailover.role_password_matches("prepped", password, pgdata=pgdata) is True
 
 
 def test_failover_promotes_a_secondary(modules, formation):
