@@ -21,6 +21,8 @@ Built on the ``pgfailover`` execution module: every state calls it through
         - monitor_uri: postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require
 """
 
+import os
+
 import salt.utils.data
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
@@ -61,6 +63,28 @@ def _pg_autoctl_missing():
     return "; ".join(dict.fromkeys(reason.split("; ")))  # the loader repeats it once per attempt
 
 
+def _not_there_yet(conn):
+    """
+    In test mode, why this host cannot be asked yet (a dry run on a host not
+    built: pg_autoctl not installed, or the local instance not created), else
+    None. A state then answers with what it would do instead of failing.
+    """
+    if not __opts__["test"]:
+        return None
+    missing = _pg_autoctl_missing()
+    if missing:
+        return "pg_autoctl is not installed yet"
+    if conn.get("pgdata") and not _module("is_created", **conn):
+        return f"{conn['pgdata']} is not created yet"
+    return None
+
+
+def _would(ret, comment, reason, changes=None):
+    """A test-mode answer on a host not built yet: result None, what would happen, why it was not asked."""
+    ret.update(result=None, changes=changes or {}, comment=f"{comment} ({reason}).")
+    return ret
+
+
 def _local_config(conn):
     """The local instance's configuration, or None when it was never created."""
     try:
@@ -79,12 +103,38 @@ def _mismatches(actual, wanted):
 
 
 def _describe_mismatches(what, mismatches):
-    return (
+    described = (
         f"{what} exists with "
         + ", ".join(f"{key}={old!r} where the state asks {new!r}" for key, (old, new) in mismatches.items())
-        + "; pg_autoctl cannot change this in place: drop and re-create the instance, or fix "
+        + "; the formula does not change this in place: drop and re-create the instance, or fix "
         "the state's arguments"
     )
+    if "ssl" in mismatches:
+        described += (
+            ". SSL of a running formation changes with pg_autoctl enable ssl (or disable ssl) on the monitor "
+            "and on every node, then a rolling restart; see the security docs"
+        )
+    return described
+
+
+def _ssl_wanted(ssl):
+    """A state's ``ssl`` argument as pg_autoctl's configuration records the choice (None: not checked)."""
+    if ssl is None:
+        return None
+    if isinstance(ssl, dict):
+        files = {"ca_file": "ca_file", "cert_file": "server_cert", "key_file": "server_key"}
+        return {"mode": "ca", **{key: ssl.get(arg) for key, arg in files.items()}}
+    return {"mode": str(ssl)}
+
+
+def _ssl_configured(section):
+    """The SSL choice recorded in the [ssl] section of pg_autoctl's configuration."""
+    if str(section.get("active")) != "1":
+        return {"mode": "none"}
+    if section.get("ca_file"):
+        files = ("ca_file", "cert_file", "key_file")
+        return {"mode": "ca", **{key: section.get(key) for key in files}}
+    return {"mode": "self-signed"}
 
 
 def monitor_present(name, hostname, port=5432, auth=None, skip_pg_hba=False, ssl=None, ssl_mode=None, **conn):
@@ -105,6 +155,11 @@ def monitor_present(name, hostname, port=5432, auth=None, skip_pg_hba=False, ssl
     """
     ret = _ret(name)
     conn["pgdata"] = name
+    if __opts__["test"] and _pg_autoctl_missing():
+        change = {"monitor": {"old": None, "new": f"{hostname}:{port}"}, "pgdata": name}
+        return _would(
+            ret, f"The monitor at {name} would be created", "pg_autoctl is not installed yet", change
+        )
     try:
         if _module("is_created", **conn):
             config = _module("config_get", **conn)
@@ -115,8 +170,14 @@ def monitor_present(name, hostname, port=5432, auth=None, skip_pg_hba=False, ssl
                     "hostname": config["pg_autoctl"].get("hostname"),
                     "port": config["postgresql"].get("port"),
                     "auth": config["postgresql"].get("auth_method"),
+                    "ssl": _ssl_configured(config.get("ssl", {})),
                 },
-                {"hostname": hostname, "port": port, "auth": None if skip_pg_hba else auth},
+                {
+                    "hostname": hostname,
+                    "port": port,
+                    "auth": None if skip_pg_hba else auth,
+                    "ssl": _ssl_wanted(ssl),
+                },
             )
             if mismatches:
                 return _fail(ret, _describe_mismatches(f"The monitor at {name}", mismatches))
@@ -184,6 +245,11 @@ def node_present(
             - monitor_uri: postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require
     """
     ret = _ret(name)
+    if __opts__["test"] and _pg_autoctl_missing():
+        change = {"node": {"old": None, "new": f"{hostname}:{port}"}}
+        return _would(
+            ret, f"Node {name} would be created and registered", "pg_autoctl is not installed yet", change
+        )
     try:
         if not _module("is_created", **conn):
             return _create_node(
@@ -200,17 +266,27 @@ def node_present(
                 replication_quorum=True if replication_quorum is None else replication_quorum,
                 formation=formation,
             )
-        config = _module("config_get", **conn)["pg_autoctl"]
+        full = _module("config_get", **conn)
+        config = full["pg_autoctl"]
         if config.get("role") != "keeper":
             return _fail(ret, f"{conn.get('pgdata')} holds a {config.get('role')}, not a node")
         mismatches = _mismatches(
             {
                 "name": config.get("name"),
                 "hostname": config.get("hostname"),
-                "port": _module("config_get", "postgresql.port", **conn),
+                "port": full.get("postgresql", {}).get("port"),
                 "formation": config.get("formation"),
+                "dbname": full.get("postgresql", {}).get("dbname"),
+                "ssl": _ssl_configured(full.get("ssl", {})),
             },
-            {"name": name, "hostname": hostname, "port": port, "formation": formation},
+            {
+                "name": name,
+                "hostname": hostname,
+                "port": port,
+                "formation": formation,
+                "dbname": dbname,
+                "ssl": _ssl_wanted(ssl),
+            },
         )
         if mismatches:
             return _fail(ret, _describe_mismatches(f"Node {name}", mismatches))
@@ -227,7 +303,14 @@ def _create_node(ret, conn, **create):
         "candidate_priority": create["candidate_priority"],
         "replication_quorum": create["replication_quorum"],
     }
-    foreign = _foreign_data(conn, create["formation"])
+    try:
+        foreign = _foreign_data(conn, create["formation"])
+    except CommandExecutionError as exc:
+        if not __opts__["test"]:
+            raise
+        # A dry run before the monitor exists: nothing to compare with yet.
+        comment = f"Node {name} would be {action} and registered with the monitor"
+        return _would(ret, comment, f"the monitor cannot be asked yet: {exc}", ret["changes"])
     if foreign:
         ret["changes"] = {}
         return _fail(ret, f"Node {name} is not created: {foreign}")
@@ -384,6 +467,9 @@ def formation_present(name, kind="pgsql", dbname="postgres", number_sync_standby
             - pgdata: /var/lib/postgresql/pgaf/monitor
     """
     ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Formation {name} would be created or checked", pending)
     try:
         current = _module("formation", name, **conn)
         if current is None:
@@ -430,6 +516,11 @@ def maintenance(name, enabled=True, allow_failover=False, formation=None, **conn
     """
     ret = _ret(name)
     enabled = str(enabled).lower() == "true"
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(
+            ret, f"Node {name} would be {'put into' if enabled else 'taken out of'} maintenance", pending
+        )
     try:
         entry = _node_entry(name, conn, formation)
         if entry is None:
@@ -476,6 +567,9 @@ def monitor_settings(name, settings, increase_only=False, **conn):  # pylint: di
                 primary_demote_timeout: 20000
     """
     ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"The monitor settings {', '.join(settings)} would be checked and set", pending)
     try:
         current = _module("monitor_settings", **conn)
         wanted = {
@@ -516,6 +610,9 @@ def config_value(name, value, **conn):
     ret = _ret(name)
     if str(name).endswith(".password"):
         return _fail(ret, f"{name} holds a secret: it belongs in the service user's .pgpass, not in a state")
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"{name} would be set to {value}", pending)
     try:
         current = _module("config_get", name, **conn)
         if str(current) == str(value):
@@ -553,6 +650,9 @@ def converged(name, timeout=120, expect_nodes=None, **conn):
             - expect_nodes: 3
     """
     ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Would wait until formation {name} converges", pending)
     try:
         if __opts__["test"]:
             nodes = _module("state", formation=name, **conn)
@@ -584,9 +684,9 @@ def monitor_ready(name, timeout=60, **conn):
     """
     ret = _ret(name)
     conn["pgdata"] = name
-    if __opts__["test"] and not _module("is_created", **conn):
-        ret.update(result=None, comment=f"Would wait for the monitor at {name} once it exists.")
-        return ret
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Would wait for the monitor at {name} to answer", pending)
     try:
         _module("wait_postgres", timeout=timeout, **conn)
     except (CommandExecutionError, SaltInvocationError) as exc:
@@ -617,6 +717,10 @@ def ready_to_join(
             - pgdata: /var/lib/postgresql/pgaf/node2
     """
     ret = _ret(name)
+    if __opts__["test"] and _pg_autoctl_missing():
+        return _would(
+            ret, f"Node {name} would wait until it can be created", "pg_autoctl is not installed yet"
+        )
     try:
         if _module("is_created", **conn):
             ret["comment"] = f"Node {name} exists: nothing to wait for."
@@ -662,9 +766,9 @@ def node_ready(name, timeout=120, formation=None, **conn):
             - pgdata: /var/lib/postgresql/pgaf/node2
     """
     ret = _ret(name)
-    if __opts__["test"] and not _module("is_created", **conn):
-        ret.update(result=None, comment=f"Would wait for node {name} once it exists.")
-        return ret
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Would wait for node {name} to reach a stable state", pending)
     try:
         node = _module(
             "wait_node_state", name, list(STABLE_STATES), timeout=timeout, formation=formation, **conn
@@ -696,9 +800,9 @@ def role_present(name, password_pillar, owns_database=None, **conn):
     password = salt.utils.data.traverse_dict_and_list(__pillar__, password_pillar, None)
     if not password:
         return _fail(ret, f"pillar key {password_pillar} is empty: role {name} needs a password")
-    if __opts__["test"] and not _module("is_created", **conn):
-        ret.update(result=None, changes={"role": name}, comment=f"Role {name} would be created.")
-        return ret
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Role {name} would be created or checked", pending, {"role": name})
     try:
         # The service may have just restarted (a settings change): wait for PostgreSQL.
         _module("wait_postgres", timeout=120, **conn)
@@ -731,4 +835,149 @@ def role_present(name, password_pillar, owns_database=None, **conn):
         ret["changes"] = {}
         return _fail(ret, f"Role {name} could not be checked or set: {exc}")
     ret["comment"] = f"Role {name} was updated: {', '.join(ret['changes'])}."
+    return ret
+
+
+def empty_directory_absent(name):
+    """
+    Directory ``name`` is removed when it is empty. One that still holds
+    files (an operator's) is left in place, and the comment says so: clean
+    states remove what the formula created and nothing else.
+
+    .. code-block:: yaml
+
+        pgfailover-health-clean-config-dir:
+          pgfailover.empty_directory_absent:
+            - name: /etc/pgfailover
+    """
+    ret = _ret(name)
+    if not os.path.isdir(name):
+        ret["comment"] = f"{name} is absent."
+        return ret
+    left = os.listdir(name)
+    if left:
+        ret["comment"] = f"{name} is kept: it holds {len(left)} entries the formula did not create."
+        return ret
+    ret["changes"] = {"removed": name}
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"{name} would be removed (empty).")
+        return ret
+    try:
+        os.rmdir(name)
+    except OSError as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"{name} could not be removed: {exc.strerror}")
+    ret["comment"] = f"{name} was removed (empty)."
+    return ret
+
+
+def settings_applied(name, names=None, **conn):
+    """
+    The local instance runs with its settings file: reloaded, and its unit
+    ``name`` restarted only when one of ``names`` (the settings the formula
+    manages) needs a restart. Meant to run ``onchanges`` of that file; reports
+    what it did as changes.
+
+    .. code-block:: yaml
+
+        pgfailover-node-settings-applied:
+          pgfailover.settings_applied:
+            - name: pgautofailover-node-pg1
+            - names: [shared_buffers]
+            - pgdata: /var/lib/postgresql/pgaf/pg1
+            - onchanges:
+              - file: pgfailover-node-settings
+    """
+    ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending or __opts__["test"]:
+        comment = f"{conn.get('pgdata')} would reload its settings (unit {name} restarted if one needs it)"
+        return _would(ret, comment, pending or "test mode", {"reloaded": True})
+    try:
+        restarted_for = _module("apply_settings", name, names=names, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"The settings of {conn.get('pgdata')} could not be applied: {exc}")
+    ret["changes"] = {"reloaded": True, "restarted_for": restarted_for}
+    ret["comment"] = f"{conn.get('pgdata')} reloaded its settings" + (
+        f"; unit {name} restarted for {', '.join(restarted_for)}." if restarted_for else "."
+    )
+    return ret
+
+
+def reloaded(name, **conn):
+    """
+    The local instance (``pgdata``) has reloaded its configuration files, for
+    instance after a ``pg_hba.conf`` change (``onchanges``). ``name`` is a label.
+
+    .. code-block:: yaml
+
+        pgfailover-node-hba-reload:
+          pgfailover.reloaded:
+            - name: pg_hba.conf
+            - pgdata: /var/lib/postgresql/pgaf/pg1
+            - onchanges:
+              - file: pgfailover-node-hba
+    """
+    ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending or __opts__["test"]:
+        return _would(
+            ret, f"{conn.get('pgdata')} would reload ({name})", pending or "test mode", {"reloaded": True}
+        )
+    try:
+        _module("reload_postgres", **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, f"{conn.get('pgdata')} could not reload ({name}): {exc}")
+    ret.update(changes={"reloaded": True}, comment=f"{conn.get('pgdata')} reloaded ({name}).")
+    return ret
+
+
+def monitoring_role_present(name, connection_limit=5, **conn):
+    """
+    Role ``name`` exists on the local primary for a local monitoring client
+    (the health endpoint): LOGIN without a password, not a superuser, member
+    of pg_monitor, at most ``connection_limit`` sessions. On a standby
+    nothing is done: roles come from the primary by replication.
+
+    .. code-block:: yaml
+
+        pgfailover-health-role:
+          pgfailover.monitoring_role_present:
+            - name: pgfailover_health
+            - connection_limit: 5
+            - pgdata: /var/lib/postgresql/pgaf/pg1
+    """
+    ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Monitoring role {name} would be created or checked", pending, {"role": name})
+    try:
+        _module("wait_postgres", timeout=120, **conn)
+        if _module("in_recovery", **conn):
+            ret["comment"] = f"This node is a standby: role {name} comes from the primary."
+            return ret
+        current = _module("role", name, **conn)
+        wanted = {"login": True, "superuser": False, "password_set": False, "pg_monitor": True}
+        wanted["connection_limit"] = int(connection_limit)
+        if current is None:
+            ret["changes"] = {"role": {"old": None, "new": name}}
+        else:
+            ret["changes"] = {
+                key: {"old": current[key], "new": value}
+                for key, value in wanted.items()
+                if current[key] != value
+            }
+        if not ret["changes"]:
+            ret["comment"] = f"Monitoring role {name} is as asked."
+            return ret
+        if __opts__["test"]:
+            ret.update(
+                result=None, comment=f"Monitoring role {name} would be set: {', '.join(ret['changes'])}."
+            )
+            return ret
+        _module("set_monitoring_role", name, connection_limit=connection_limit, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"Monitoring role {name} could not be checked or set: {exc}")
+    ret["comment"] = f"Monitoring role {name} was set: {', '.join(ret['changes'])}."
     return ret

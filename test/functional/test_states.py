@@ -43,7 +43,7 @@ def test_monitor_present_creates_then_reports_no_changes(states, modules, spare_
 def test_monitor_present_refuses_a_different_port(states, spare_monitor):
     ret = states.pgfailover.monitor_present(spare_monitor["pgdata"], **monitor_args(spare_monitor, port=1))
     assert ret.result is False and ret.changes == {}
-    assert "port=" in ret.comment and "cannot change this in place" in ret.comment
+    assert "port=" in ret.comment and "does not change this in place" in ret.comment
 
 
 def node3_args(formation):
@@ -124,6 +124,25 @@ def test_node_present_second_run_and_test_mode_report_no_changes(states, node3):
     assert again.result is True and again.changes == {}, again.comment
     predicted = states.pgfailover.node_present("node3", candidate_priority=40, test=True, **node3)
     assert predicted.result is True and predicted.changes == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"dbname": "otherdb"}, "dbname='postgres' where the state asks 'otherdb'"),
+        ({"ssl": "none"}, "ssl={'mode': 'self-signed'} where the state asks {'mode': 'none'}"),
+    ],
+    ids=["dbname", "ssl-mode"],
+)
+def test_node_present_refuses_what_it_cannot_change_instead_of_reporting_success(
+    states, node3, change, named
+):
+    """A changed dbname or SSL mode of an existing node was silently ignored: now it is a clear failure."""
+    ret = states.pgfailover.node_present("node3", candidate_priority=40, **{**node3, **change})
+    assert ret.result is False and ret.changes == {}, ret.comment
+    assert named in ret.comment, ret.comment
+    if "ssl" in change:
+        assert "pg_autoctl enable ssl" in ret.comment
 
 
 def test_ready_to_join_an_existing_node_waits_for_nothing(states, node3):
@@ -344,3 +363,80 @@ def test_without_pg_autoctl_node_absent_has_nothing_to_do_and_other_states_say_w
     assert "pgfailover.drop_node name=node1 force=True" in gone.comment
     refused = states.pgfailover.node_ready("node1", pgdata=str(tmp_path / "node1"))
     assert refused.result is False and refused.comment.count(f"pg_autoctl not found at {missing}") == 1
+
+
+@pytest.fixture
+def bare_host_states(minion_opts, tmp_path):
+    """The state module on a host not built yet: no pg_autoctl, so no execution module."""
+    opts = copy.deepcopy(minion_opts)
+    opts["pgfailover"] = {"pg_autoctl": str(tmp_path / "bin" / "pg_autoctl")}
+    opts["pillar"] = {"secrets": {"app": "pillar-Secret-9"}}
+    return Loaders(opts).states
+
+
+# Every pgfailover state as the formula and its orchestrations call it.
+CREATE = {"auth": "scram-sha-256", "ssl": "self-signed"}
+MONITOR_URI = "postgres://autoctl_node@mon:5431/pg_auto_failover"
+DRY_RUN_CALLS = [
+    ("monitor_present", ("/srv/mon",), {"hostname": "mon", "port": 5431, **CREATE}),
+    ("node_present", ("pg1",), {"hostname": "pg1", "pgdata": "/srv/pg1", **CREATE}),
+    ("formation_present", ("default",), {"number_sync_standbys": 1, "pgdata": "/srv/mon"}),
+    ("maintenance", ("pg1",), {"enabled": True, "pgdata": "/srv/pg1"}),
+    ("monitor_settings", ("timing",), {"settings": {"primary_demote_timeout": 30000}, "pgdata": "/srv/mon"}),
+    ("config_value", ("timeout.network_partition_timeout",), {"value": 20, "pgdata": "/srv/pg1"}),
+    ("converged", ("default",), {"pgdata": "/srv/mon"}),
+    ("monitor_ready", ("/srv/mon",), {}),
+    ("ready_to_join", ("pg2",), {"first_node": "pg1", "monitor_uri": MONITOR_URI, "pgdata": "/srv/pg2"}),
+    ("node_ready", ("pg1",), {"pgdata": "/srv/pg1"}),
+    ("role_present", ("app",), {"password_pillar": "secrets:app", "pgdata": "/srv/pg1"}),
+    ("settings_applied", ("pgautofailover-node-pg1",), {"names": ["work_mem"], "pgdata": "/srv/pg1"}),
+    ("reloaded", ("pg_hba.conf",), {"pgdata": "/srv/pg1"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("function", "args", "kwargs"), DRY_RUN_CALLS, ids=[c[0] for c in DRY_RUN_CALLS])
+def test_every_state_answers_a_dry_run_on_a_bare_host(bare_host_states, function, args, kwargs):
+    """test=True on a host without pg_autoctl: result None and what would be done, never a failure."""
+    ret = getattr(bare_host_states.pgfailover, function)(*args, test=True, **kwargs)
+    assert ret.result is None, ret.comment
+    assert "would" in ret.comment.lower() and "not installed yet" in ret.comment, ret.comment
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs"),
+    [
+        c
+        for c in DRY_RUN_CALLS
+        if c[0] in ("monitor_settings", "monitor_ready", "formation_present", "converged")
+    ],
+    ids=["formation_present", "monitor_settings", "converged", "monitor_ready"],
+)
+def test_monitor_states_answer_a_dry_run_before_the_monitor_exists(
+    states, local_cluster, function, args, kwargs
+):
+    """pg_autoctl installed, the monitor not created yet: no KeyError, result None."""
+    pgdata = local_cluster.pgdata("monitor-not-created")
+    kwargs = {**kwargs, "pgdata": pgdata} if "pgdata" in kwargs else kwargs
+    args = (pgdata,) if function == "monitor_ready" else args
+    ret = getattr(states.pgfailover, function)(*args, test=True, **kwargs)
+    assert ret.result is None and "not created yet" in ret.comment, ret.comment
+
+
+def test_monitoring_role_is_unprivileged_limited_and_converges(states, modules, formation):
+    """The health endpoint's role: pg_monitor, no superuser, no password, a connection limit; re-run quiet."""
+    primary = formation.nodes["node1"]["pgdata"]
+    ret = states.pgfailover.monitoring_role_present("health_probe", connection_limit=4, pgdata=primary)
+    assert ret.result is True and ret.changes == {"role": {"old": None, "new": "health_probe"}}, ret.comment
+    role = modules.pgfailover.role("health_probe", pgdata=primary)
+    assert role == {
+        "login": True, "password_set": False, "superuser": False, "connection_limit": 4, "pg_monitor": True,
+    }  # fmt: skip
+    assert (
+        states.pgfailover.monitoring_role_present("health_probe", connection_limit=4, pgdata=primary).changes
+        == {}
+    )
+    changed = states.pgfailover.monitoring_role_present("health_probe", connection_limit=2, pgdata=primary)
+    assert changed.changes == {"connection_limit": {"old": 4, "new": 2}}, changed.comment
+    standby = formation.nodes["node2"]["pgdata"]
+    on_standby = states.pgfailover.monitoring_role_present("health_probe", connection_limit=2, pgdata=standby)
+    assert on_standby.result is True and on_standby.changes == {} and "standby" in on_standby.comment
