@@ -31,9 +31,8 @@ pgfailover-config-clean-{{ path }}:
 {%- set guard_dir = salt['file.dirname'](mapdata.pidfile_guard) %}
 
 pgfailover-config-clean-pidfile-guard-dir:
-  cmd.run:
-    - name: rmdir {{ guard_dir }}
-    - onlyif: test -n "$(find {{ guard_dir }} -maxdepth 0 -empty 2>/dev/null)"
+  pgfailover.empty_directory_absent:
+    - name: {{ guard_dir }}
     - require:
       - file: pgfailover-config-clean-{{ mapdata.pidfile_guard }}
 

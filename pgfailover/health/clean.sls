@@ -27,20 +27,20 @@
     - require:
       - service: {{ prefix }}-service
     - require_in:
-      - cmd: pgfailover-health-clean-empty-dir-1
+      - pgfailover: pgfailover-health-clean-empty-dir-1
 {%- endfor %}
 
 pgfailover-health-clean-program:
   file.absent:
     - name: {{ health.program }}
 
-# Only the files above are the formula's: their directories go when empty.
+# Only the files above are the formula's: their directories go when empty
+# (no shell: the paths never reach one).
 {%- for dir in [health.config_dir, salt['file.dirname'](health.program)] %}
 
 pgfailover-health-clean-empty-dir-{{ loop.index }}:
-  cmd.run:
-    - name: rmdir {{ dir }}
-    - onlyif: test -n "$(find {{ dir }} -maxdepth 0 -empty 2>/dev/null)"
+  pgfailover.empty_directory_absent:
+    - name: {{ dir }}
     - require:
       - file: pgfailover-health-clean-program
 {%- endfor %}

@@ -40,9 +40,8 @@ pgfailover-monitor-init-ready:
 {%- endfor %}
     - require:
       - service: pgfailover-monitor-init-service
-      - module: pgfailover-monitor-init-settings-applied
+      - pgfailover: pgfailover-monitor-init-settings-applied
 
-{%- if mapdata.auth != 'trust' %}
 
 pgfailover-monitor-init-autoctl-node-password:
   pgfailover.role_present:
@@ -53,7 +52,6 @@ pgfailover-monitor-init-autoctl-node-password:
 {%-   endfor %}
     - require:
       - pgfailover: pgfailover-monitor-init-ready
-{%- endif %}
 
 {#- A longer primary_demote_timeout is always safe: it goes first, before the
     nodes' timeouts change; shorter values wait for the formation step. #}

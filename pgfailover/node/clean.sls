@@ -27,7 +27,9 @@
   module.run:
     - service.stop:
       - name: {{ node.unit }}
-    - onlyif: systemctl is-enabled --quiet {{ node.unit }}
+    - onlyif:
+      - fun: service.enabled
+        name: {{ node.unit }}
     - require:
       - pgfailover: {{ prefix }}-dropped
 

@@ -68,7 +68,7 @@ include:
 {%-   endfor %}
     - require:
       - service: {{ prefix }}-service
-      - module: {{ prefix }}-settings-applied
+      - pgfailover: {{ prefix }}-settings-applied
 
 {{ prefix }}-network-partition-timeout:
   pgfailover.config_value:
@@ -80,8 +80,7 @@ include:
     - require:
       - pgfailover: {{ prefix }}-ready
 
-{%-   if mapdata.auth != 'trust' %}
-{%-     for role, key in (('pgautofailover_replicator', 'replicator'), ('pgautofailover_monitor', 'monitor')) %}
+{%-   for role, key in (('pgautofailover_replicator', 'replicator'), ('pgautofailover_monitor', 'monitor')) %}
 
 {{ prefix }}-{{ key }}-password:
   pgfailover.role_present:
@@ -92,12 +91,11 @@ include:
 {%-       endfor %}
     - require:
       - pgfailover: {{ prefix }}-ready
-{%-     endfor %}
-{%-   endif %}
-
-{%-   if not mapdata.get('skip_pg_hba') %}
-{%-     set host_type = 'host' if mapdata.ssl.mode == 'none' else 'hostssl' %}
-{%-     set databases = ['replication', mapdata.dbname] + (['postgres'] if mapdata.dbname != 'postgres' else []) %}
+{%-   endfor %}
+{%-   set host_type = 'host' if mapdata.ssl.mode == 'none' else 'hostssl' %}
+{#- Names in double quotes: pg_hba.conf then takes them literally (keyword
+    replication excepted, which must stay bare). #}
+{%-   set databases = ['replication', '"' ~ mapdata.dbname ~ '"'] + (['"postgres"'] if mapdata.dbname != 'postgres' else []) %}
 
 {#- The replicator's access from every node of the pillar, written before any
     standby joins. pg_autoctl adds its own replication and dbname rules only
@@ -111,27 +109,30 @@ include:
 {{ prefix }}-replicator-hba:
   file.blockreplace:
     - name: {{ node.pgdata }}/pg_hba.conf
+    # A dry run on a host not built yet: no pg_hba.conf to edit yet.
+    - onlyif:
+      - fun: file.file_exists
+        path: {{ node.pgdata }}/pg_hba.conf
     - marker_start: "# BEGIN pgfailover replicator access (managed by Salt)"
     - marker_end: "# END pgfailover replicator access"
     - append_if_not_found: True
     - content: |
-{%-     for other in mapdata.nodes %}
-{%-       for database in databases %}
+{%-   for other in mapdata.nodes %}
+{%-     for database in databases %}
         {{ host_type }} {{ database }} pgautofailover_replicator {{ other.hostname }} {{ mapdata.auth }}
-{%-       endfor %}
 {%-     endfor %}
+{%-   endfor %}
     - require:
       - pgfailover: {{ prefix }}-ready
 
 {{ prefix }}-replicator-hba-reload:
-  module.run:
-    - pgfailover.reload_postgres:
-{%-     for k, v in conn.items() %}
-      - {{ k }}: {{ v }}
-{%-     endfor %}
+  pgfailover.reloaded:
+    - name: pg_hba.conf (replicator access)
+{%-   for k, v in conn.items() %}
+    - {{ k }}: {{ v }}
+{%-   endfor %}
     - onchanges:
       - file: {{ prefix }}-replicator-hba
-{%-   endif %}
 
 {%-   if app.get('owner') %}
 
@@ -149,22 +150,26 @@ include:
 {{ prefix }}-app-hba:
   file.blockreplace:
     - name: {{ node.pgdata }}/pg_hba.conf
+    # A dry run on a host not built yet: no pg_hba.conf to edit yet.
+    - onlyif:
+      - fun: file.file_exists
+        path: {{ node.pgdata }}/pg_hba.conf
     - marker_start: "# BEGIN pgfailover application access (managed by Salt)"
     - marker_end: "# END pgfailover application access"
     - append_if_not_found: True
     - content: |
 {%-     for cidr in app.get('cidrs', []) %}
-        hostssl {{ mapdata.dbname }} {{ app.owner }} {{ cidr }} scram-sha-256
+        {{ host_type }} "{{ mapdata.dbname }}" "{{ app.owner }}" {{ cidr }} scram-sha-256
 {%-     endfor %}
     - require:
       - pgfailover: {{ prefix }}-ready
 
 {{ prefix }}-app-hba-reload:
-  module.run:
-    - pgfailover.reload_postgres:
-{%-     for k, v in conn.items() %}
-      - {{ k }}: {{ v }}
-{%-     endfor %}
+  pgfailover.reloaded:
+    - name: pg_hba.conf (application access)
+{%-   for k, v in conn.items() %}
+    - {{ k }}: {{ v }}
+{%-   endfor %}
     - onchanges:
       - file: {{ prefix }}-app-hba
 {%-   endif %}

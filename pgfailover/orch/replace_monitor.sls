@@ -38,6 +38,9 @@
     - tgt_type: list
     - sls:
       - {{ tplroot }}.sync
+    # Even in a dry run (test=True): the other steps render with these modules.
+    # Syncing fills the minion's module cache and changes nothing on the host.
+    - test: False
     - failhard: True
 
 {{ prefix }}-prepare:

@@ -60,6 +60,17 @@ def show_sls(tmp_path, minion_id, pillar, grains, sls="pgfailover", expect_error
     return json.loads(result.stdout)["local"]
 
 
+def render_template(tmp_path, template, context):
+    """A formula template rendered by the salt-call of show_sls (same configuration)."""
+    result = subprocess.run(
+        [SALT_CALL, "--local", "-c", str(tmp_path), "--out=json", "slsutil.renderer",
+         "salt://" + template, "default_renderer=jinja", f"context={json.dumps(context)}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)["local"]
+
+
 def args_of(high, state_id):
     """The argument dict of a state in show_sls output."""
     state = high[state_id]
@@ -237,13 +248,34 @@ def test_the_primary_lets_every_pillar_node_replicate_before_any_standby_joins(t
     high = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN, sls="pgfailover.node")
     rules = args_of(high, "pgfailover-node-init-pg1-replicator-hba")["content"].split("\n")
     for node in ("pg1", "pg2"):
-        for database in ("replication", "appdb", "postgres"):
+        for database in ("replication", '"appdb"', '"postgres"'):
             assert f"hostssl {database} pgautofailover_replicator {node} scram-sha-256" in rules
     without_tls = {**CLUSTER, "ssl": {"mode": "none"}}
     high = show_sls(tmp_path, "pg1", {"pgfailover": without_tls}, DEBIAN, sls="pgfailover.node")
     assert "host replication pgautofailover_replicator pg2 scram-sha-256" in (
         args_of(high, "pgfailover-node-init-pg1-replicator-hba")["content"].split("\n")
     )
-    own_hba = {key: value for key, value in CLUSTER.items() if key != "auth"} | {"skip_pg_hba": True}
-    high = show_sls(tmp_path, "pg1", {"pgfailover": own_hba}, DEBIAN, sls="pgfailover.node")
-    assert "pgfailover-node-init-pg1-replicator-hba" not in high
+
+
+def test_the_application_rule_follows_the_ssl_mode_and_quotes_names(tmp_path):
+    """With ssl mode none a hostssl rule would never match: the application could not connect."""
+    named = {**CLUSTER, "dbname": "App-DB", "app": {"owner": "App.Owner", "cidrs": ["10.0.0.0/24"]}}
+    for mode, rule in (("self-signed", "hostssl"), ("none", "host")):
+        cluster = {**named, "ssl": {"mode": mode}}
+        high = show_sls(tmp_path, "pg1", {"pgfailover": cluster}, DEBIAN, sls="pgfailover.node")
+        rules = args_of(high, "pgfailover-node-init-pg1-app-hba")["content"].split("\n")
+        assert f'{rule} "App-DB" "App.Owner" 10.0.0.0/24 scram-sha-256' in rules, rules
+
+
+def test_settings_are_written_as_one_quoted_line_each(tmp_path):
+    """Quotes and backslashes are escaped as postgresql.conf reads them; booleans are on/off."""
+    settings = {"search_path": '"$user", public', "log_line_prefix": "it's \\%m ", "log_connections": True}
+    cluster = {**CLUSTER, "postgresql": {"settings": settings}}
+    show_sls(tmp_path, "pg1", {"pgfailover": cluster}, DEBIAN, sls="pgfailover.node")
+    rendered = render_template(tmp_path, "pgfailover/files/settings.conf.jinja", {"settings": settings})
+    lines = [line for line in rendered.splitlines() if line and not line.startswith("#")]
+    assert lines == [
+        "log_connections = on",
+        "log_line_prefix = 'it''s \\\\%m '",
+        "search_path = '\"$user\", public'",
+    ], lines

@@ -12,7 +12,7 @@ import os
 import pytest
 import yaml
 
-from helpers.bad_pillars import CASES, broken
+from helpers.bad_pillars import CASES, broken, good
 
 HOSTS = ("mon", "pg1", "pg2", "pg3")
 # Whatever the formula would leave behind on a host, in one shell probe.
@@ -63,4 +63,47 @@ def test_highstate_refuses_a_bad_pillar_on_every_host_and_changes_nothing(bare, 
     assert set(returns) == set(HOSTS)
     for host, errors in returns.items():
         assert isinstance(errors, list) and named in " ".join(errors), (host, errors)
+    assert nothing_changed(bare) == {}
+
+
+def failed_states(returns):
+    """{minion: [state id: comment]} of every state whose result is False in state.apply returns."""
+    failed = {}
+    for minion, states in returns.items():
+        if not isinstance(states, dict):  # a render error: a list of messages
+            failed[minion] = [str(states)[:500]]
+            continue
+        bad = [
+            f"{sid.split('_|-')[1]}: {s['comment'][:300]}"
+            for sid, s in states.items()
+            if s["result"] is False
+        ]
+        if bad:
+            failed[minion] = bad
+    return failed
+
+
+def test_dry_runs_on_bare_hosts_fail_nothing_and_change_nothing(bare, tmp_path):
+    """
+    test=True on hosts not built yet, as a new user tries first: highstate on
+    every host (its modules synced) and the orchestration report no failed
+    state, and no host changes.
+    """
+    install(bare, tmp_path, good())
+    bare.salt("*", "saltutil.sync_all")
+    returns = bare.salt("*", "state.apply", "test=True", check=False)
+    assert set(returns) == set(HOSTS)
+    assert failed_states(returns) == {}
+    predicted = [sid for states in returns.values() for sid, s in states.items() if s["result"] is None]
+    assert any("node_present" in sid for sid in predicted), predicted  # it says what it would do
+    result = bare.salt_run("state.orchestrate", "pgfailover.orch", "test=True", check=False)
+    steps = result["data"][next(iter(result["data"]))]
+    assert isinstance(steps, dict), steps
+    assert [sid for sid, step in steps.items() if step["result"] is False] == [], json.dumps(result)[:3000]
+    minion_returns = {
+        minion: states
+        for step in steps.values()
+        for minion, states in (step.get("changes", {}).get("ret") or {}).items()
+    }
+    assert minion_returns and failed_states(minion_returns) == {}
     assert nothing_changed(bare) == {}
