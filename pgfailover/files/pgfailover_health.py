@@ -24,14 +24,24 @@ crash recovery it runs before pg_rewind (a killed old primary rejoining)
 with a smart shutdown: an endpoint that kept its connection open could keep
 that node out of the cluster.
 
+The endpoint listens without authentication, so a flood of requests must not
+reach PostgreSQL: it connects as an unprivileged role (member of pg_monitor,
+with a connection limit), asks one question at a time and shares each answer
+for ``cache_ms`` milliseconds; at most ``workers`` requests are served at
+once (the others wait in the listen queue), a request may be ``8 KiB`` at
+most and must arrive within a second.
+
     pgfailover_health.py /etc/pgfailover/health-<node>.json
 """
 
 import http.server
+import io
 import json
 import logging
 import struct
 import sys
+import threading
+import time
 
 import psycopg2
 
@@ -53,6 +63,8 @@ REPLICA_STATES = frozenset(("secondary",))
 # keeper_is_paused.
 KEEPER_STATE = struct.Struct("@iiIIQiiiQQiQqi")
 KEEPER_STATE_VERSION = 1
+MAX_REQUEST_BYTES = 8192
+REQUEST_TIMEOUT = 1.0  # seconds for a client to send its request
 
 POSTGRES_FACTS = """
 SELECT pg_is_in_recovery(),
@@ -124,19 +136,36 @@ def replica_reasons(keeper, postgres, limits):
 
 
 class Postgres:
-    """The local PostgreSQL over its socket: one short connection per question, never left idle."""
+    """
+    The local PostgreSQL over its socket: one short connection per question,
+    never left idle; one question at a time, its answer shared for ``cache_ms``.
+    """
 
-    def __init__(self, socket_dir, port):
+    def __init__(self, socket_dir, port, user, cache_ms):
         self.dsn = {
             "host": socket_dir,
             "port": port,
+            "user": user,
             "dbname": "postgres",
             "application_name": "pgfailover-health",
             "connect_timeout": 1,
             "options": "-c statement_timeout=500",
         }
+        self.cache_seconds = cache_ms / 1000
+        self.lock = threading.Lock()
+        self.answered_at = None
+        self.answer = None
 
     def facts(self):
+        """The facts, asked again only when the last answer is older than the cache's lifetime."""
+        with self.lock:
+            now = time.monotonic()
+            if self.answered_at is None or now - self.answered_at >= self.cache_seconds:
+                self.answer = self.ask()
+                self.answered_at = time.monotonic()
+            return self.answer
+
+    def ask(self):
         connection = None
         try:
             connection = psycopg2.connect(**self.dsn)
@@ -159,7 +188,9 @@ class Checks:
 
     def __init__(self, config):
         self.config = config
-        self.postgres = Postgres(config["socket_dir"], config["pgport"])
+        self.postgres = Postgres(
+            config["socket_dir"], config["pgport"], config["dbuser"], config.get("cache_ms", 300)
+        )
 
     def keeper(self):
         try:
@@ -187,9 +218,40 @@ class Checks:
         return (200 if not reasons else 503), body
 
 
+class LimitedReader(io.RawIOBase):
+    """A request stream that ends after ``limit`` bytes: no request line or header can be larger."""
+
+    def __init__(self, stream, limit):
+        self.stream = stream
+        self.left = limit
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.left <= 0:
+            return 0
+        data = self.stream.read1(min(len(buffer), self.left))
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def handler_for(checks):
     class Handler(http.server.BaseHTTPRequestHandler):
-        timeout = 2  # a client that stalls cannot hold a thread
+        timeout = REQUEST_TIMEOUT  # a client that stalls cannot hold a worker
+
+        def setup(self):
+            super().setup()
+            self.limited = LimitedReader(self.rfile, MAX_REQUEST_BYTES)
+            self.rfile = io.BufferedReader(self.limited)
+
+        def parse_request(self):
+            parsed = super().parse_request()
+            if parsed and self.limited.left <= 0:
+                self.send_error(431, f"a request may have {MAX_REQUEST_BYTES} bytes at most")
+                return False
+            return parsed
 
         def _reply(self, send_body):
             status, body = checks.answer(self.path.split("?", 1)[0])
@@ -217,12 +279,37 @@ def handler_for(checks):
     return Handler
 
 
+class BoundedServer(http.server.ThreadingHTTPServer):
+    """A threading server with at most ``workers`` requests in hand; the rest wait in the listen queue."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address, handler, workers):
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(workers)
+
+    def process_request(self, request, client_address):
+        self.slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 def main(argv):
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     with open(argv[1]) as config_file:
         config = json.load(config_file)
-    server = http.server.ThreadingHTTPServer((config["bind"], config["port"]), handler_for(Checks(config)))
-    server.daemon_threads = True
+    address = (config["bind"], config["port"])
+    server = BoundedServer(address, handler_for(Checks(config)), config.get("workers", 16))
     log.info("node %s: listening on %s:%s", config["node"], config["bind"], config["port"])
     server.serve_forever()
 

@@ -27,6 +27,19 @@ pgfailover-health-init-program:
 {%- for node in mapdata.local_nodes %}
 {%-   set prefix = 'pgfailover-health-init-' ~ node.name %}
 
+{#- The endpoint asks PostgreSQL as this role, never as the superuser: it
+    listens without authentication. Created on the primary, replicated. #}
+{{ prefix }}-role:
+  pgfailover.monitoring_role_present:
+    - name: {{ health.dbuser }}
+    - connection_limit: {{ health.connection_limit }}
+    - pgdata: {{ node.pgdata }}
+{%-   for key, value in mapdata.conn.items() %}
+    - {{ key }}: {{ value }}
+{%-   endfor %}
+    - require:
+      - sls: {{ tplroot }}.node
+
 {{ prefix }}-config:
   file.serialize:
     - name: {{ health.config_dir }}/health-{{ node.name }}.json
@@ -39,6 +52,9 @@ pgfailover-health-init-program:
         port: {{ node.health_port }}
         socket_dir: {{ mapdata.socket_dir }}
         pgport: {{ node.port }}
+        dbuser: {{ health.dbuser }}
+        workers: {{ health.workers }}
+        cache_ms: {{ health.cache_ms }}
         state_file: {{ mapdata.home }}/.local/share/pg_autoctl{{ node.pgdata }}/pg_autoctl.state
         replica_max_lag_bytes: {{ health.replica_max_lag_bytes }}
         replica_max_silence: {{ health.replica_max_silence }}
@@ -62,6 +78,7 @@ pgfailover-health-init-program:
     - enable: True
     - require:
       - pkg: pgfailover-health-init-packages
+      - pgfailover: {{ prefix }}-role
     - watch:
       - file: pgfailover-health-init-program
       - file: {{ prefix }}-config

@@ -6,7 +6,10 @@ lab (test/integration/haproxy).
 
 import importlib.util
 import os
+import socket
 import sys
+import threading
+import time
 import types
 
 import pytest
@@ -132,9 +135,69 @@ def test_postgres_is_asked_only_when_the_keeper_allows_the_check_to_pass(
     health, tmp_path, path, assigned, current, asked
 ):
     config = {"node": "pg1", "state_file": keeper_file(health, tmp_path, assigned, current), **LIMITS}
-    checks = health.Checks({**config, "socket_dir": str(tmp_path), "pgport": 5432})
+    checks = health.Checks(
+        {**config, "socket_dir": str(tmp_path), "pgport": 5432, "dbuser": "pgfailover_health"}
+    )
     checks.postgres = CountingPostgres(facts(in_recovery=True, receiver="streaming", silence=0.1, lag=0))
     status, body = checks.answer(path)
     assert checks.postgres.asked == asked
     assert body["postgres_asked"] is bool(asked)
     assert status == (200 if (path, current) in {("/replica", "secondary"), ("/health", "demoted")} else 503)
+
+
+def test_postgres_is_asked_once_per_cache_window(health, monkeypatch):
+    """A flood of checks shares one answer: PostgreSQL sees one connection per window, not one per request."""
+    postgres = health.Postgres("/run/postgresql", 5432, "pgfailover_health", cache_ms=200)
+    asked = []
+    monkeypatch.setattr(postgres, "ask", lambda: asked.append(1) or facts())
+    threads = [threading.Thread(target=postgres.facts) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(asked) == 1
+    time.sleep(0.25)
+    postgres.facts()
+    assert len(asked) == 2
+
+
+@pytest.fixture
+def served(health, tmp_path):
+    """The real server on a loopback port, over checks that never connect to PostgreSQL."""
+    config = {"node": "pg1", "state_file": keeper_file(health, tmp_path, "primary", "primary"), **LIMITS}
+    checks = health.Checks({**config, "socket_dir": str(tmp_path), "pgport": 5432, "dbuser": "probe"})
+    checks.postgres = types.SimpleNamespace(facts=lambda: facts())
+    server = health.BoundedServer(("127.0.0.1", 0), health.handler_for(checks), workers=2)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def raw_request(port, payload, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(payload)
+        connection.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_the_server_answers_refuses_oversized_requests_and_drops_stalled_clients(served):
+    assert raw_request(served, b"GET /primary HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    huge = b"GET /primary HTTP/1.0\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n"
+    answer = raw_request(served, huge)
+    assert not answer.startswith(b"HTTP/1.0 200"), answer[:200]
+    # Two workers held by clients that never send a request are freed by the request timeout.
+    idle = [socket.create_connection(("127.0.0.1", served)) for _ in range(2)]
+    started = time.monotonic()
+    try:
+        assert raw_request(served, b"GET /primary HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    finally:
+        for connection in idle:
+            connection.close()
+    assert time.monotonic() - started < 3

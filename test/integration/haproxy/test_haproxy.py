@@ -12,7 +12,10 @@ endpoint answers "primary".
 The tests share one cluster and run in file order.
 """
 
+import asyncio
+import collections
 import json
+import threading
 import time
 
 import psycopg
@@ -155,6 +158,74 @@ def test_health_endpoints_and_haproxy_agree_with_the_monitor(lab, cluster):
     for _ in range(20):  # answer times, printed in the run's summary
         answers(lab, cluster.nodes, "/primary")
     wait_for(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy routes writes to {primary} only")
+
+
+async def flood(address, port, clients, seconds):
+    """``clients`` concurrent HTTP clients asking /primary back to back for ``seconds``: status counts."""
+    statuses = collections.Counter()
+    deadline = time.monotonic() + seconds
+
+    async def client():
+        while time.monotonic() < deadline:
+            try:
+                connect = asyncio.open_connection(address, port)
+                reader, writer = await asyncio.wait_for(connect, 5)
+                writer.write(b"GET /primary HTTP/1.0\r\n\r\n")
+                await writer.drain()
+                status_line = await asyncio.wait_for(reader.readline(), 5)
+                parts = status_line.split(b" ")  # HTTP/1.0 200 OK, or nothing when closed
+                statuses[parts[1].decode() if len(parts) > 1 else "closed"] += 1
+                writer.close()
+            except (OSError, TimeoutError):
+                statuses["error"] += 1
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return statuses
+
+
+def test_a_flood_of_health_checks_leaves_postgresql_and_haproxy_serving(lab, cluster):
+    """
+    The endpoint is unauthenticated: 500 concurrent clients for a few seconds
+    must not take PostgreSQL's connections (it asks as a limited role, one
+    question at a time, answers shared), and HAProxy keeps routing writes.
+    """
+    cluster.converged()
+    primary = cluster.primary()
+    count_sessions = (
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgfailover_health'"  # the endpoint's role
+    )
+    psql = ["runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-XAt", "-p", "5432", "-d", "postgres"]
+    result = {}
+    flooding = threading.Thread(
+        target=lambda: result.update(asyncio.run(flood(lab.address(primary), 8008, 500, 8))), daemon=True
+    )
+    flooding.start()
+    sessions, app_connections = [], 0
+    while flooding.is_alive():
+        sessions.append(int(lab.run(primary, *psql, "-c", count_sessions, timeout=30).stdout))
+        with psycopg.connect(
+            proxy(lab, READ_WRITE), password=APP_PASSWORD, autocommit=True, **CONNECT_OPTIONS
+        ) as conn:
+            assert conn.execute("SELECT NOT pg_is_in_recovery()").fetchone() == (True,)
+        app_connections += 1
+        time.sleep(0.2)
+    flooding.join()
+    print(
+        f"flood: {dict(result)} answers; endpoint sessions seen {sessions}; {app_connections} app connections"
+    )
+    assert result.get("200", 0) > 500, result  # the primary answered, and kept answering
+    assert max(sessions) <= 1, sessions  # one question at a time, as the limited role
+    assert app_connections >= 3
+    role = lab.run(
+        primary,
+        *psql,
+        "-c",
+        "SELECT rolsuper, rolconnlimit FROM pg_roles WHERE rolname = 'pgfailover_health'",
+    )
+    assert role.stdout.strip() == "f|3"
+    wait_for(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy routes writes to {primary} only")
+    assert cluster.primary() == primary
+    cluster.converged()
 
 
 def test_the_health_endpoint_never_holds_a_smart_shutdown(lab, cluster):
