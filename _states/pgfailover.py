@@ -779,6 +779,13 @@ def node_ready(name, timeout=120, formation=None, **conn):
     return ret
 
 
+def _is_standby(conn):
+    """True when the local instance is a standby, where roles come from the primary by replication."""
+    # The service may have just restarted (a settings change): wait for PostgreSQL.
+    _module("wait_postgres", timeout=120, **conn)
+    return _module("in_recovery", **conn)
+
+
 def role_present(name, password_pillar, owns_database=None, **conn):
     """
     Role ``name`` exists with LOGIN on the local primary, its password is the
@@ -804,9 +811,7 @@ def role_present(name, password_pillar, owns_database=None, **conn):
     if pending:
         return _would(ret, f"Role {name} would be created or checked", pending, {"role": name})
     try:
-        # The service may have just restarted (a settings change): wait for PostgreSQL.
-        _module("wait_postgres", timeout=120, **conn)
-        if _module("in_recovery", **conn):
+        if _is_standby(conn):
             ret["comment"] = f"This node is a standby: role {name} comes from the primary."
             return ret
         current = _module("role", name, **conn)
@@ -952,8 +957,7 @@ def monitoring_role_present(name, connection_limit=5, **conn):
     if pending:
         return _would(ret, f"Monitoring role {name} would be created or checked", pending, {"role": name})
     try:
-        _module("wait_postgres", timeout=120, **conn)
-        if _module("in_recovery", **conn):
+        if _is_standby(conn):
             ret["comment"] = f"This node is a standby: role {name} comes from the primary."
             return ret
         current = _module("role", name, **conn)
