@@ -10,6 +10,8 @@ import time
 
 # Milliseconds per health endpoint answer in this run, for the run's summary.
 HEALTH_LATENCIES_MS = []
+# What a flood of health checks met in this run (one line each), for the run's summary.
+FLOODS = []
 
 
 def health(address, path, port=8008, timeout=1.0):

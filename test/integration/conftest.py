@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from helpers.proxy import HEALTH_LATENCIES_MS
+from helpers.proxy import FLOODS, HEALTH_LATENCIES_MS
 from helpers.writer import DOWNTIMES
 from lab.session import Lab, unavailable_reason
 
@@ -63,6 +63,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("write downtime (s), last commit before to first commit after")
         for scenario, seconds in DOWNTIMES.items():
             terminalreporter.write_line(f"{scenario:24} {seconds:6.2f}")
+    if FLOODS:
+        terminalreporter.section("health endpoint floods")
+        for line in FLOODS:
+            terminalreporter.write_line(line)
     if HEALTH_LATENCIES_MS:
         times = sorted(HEALTH_LATENCIES_MS)
         terminalreporter.section("health endpoint answers (ms), from this machine to the lab's hosts")

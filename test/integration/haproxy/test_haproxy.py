@@ -23,7 +23,7 @@ import pytest
 
 from helpers.cluster import APP_PASSWORD, SHOW_STATE, WRITABLE, Cluster, record
 from helpers.local_cluster import BINDIR
-from helpers.proxy import health, proxy_uri, servers
+from helpers.proxy import FLOODS, health, proxy_uri, servers
 from helpers.sampler import Sampler
 from helpers.writer import CONNECT_OPTIONS, Writer
 from lab.session import orchestrate_changes, orchestrate_failures
@@ -210,8 +210,9 @@ def test_a_flood_of_health_checks_leaves_postgresql_and_haproxy_serving(lab, clu
         app_connections += 1
         time.sleep(0.2)
     flooding.join()
-    print(
-        f"flood: {dict(result)} answers; endpoint sessions seen {sessions}; {app_connections} app connections"
+    FLOODS.append(
+        f"500 clients, 8 s: answers {dict(result)}; endpoint sessions seen at once: at most {max(sessions)} "
+        f"({len(sessions)} samples); application connections through HAProxy meanwhile: {app_connections}"
     )
     assert result.get("200", 0) > 500, result  # the primary answered, and kept answering
     assert max(sessions) <= 1, sessions  # one question at a time, as the limited role
