@@ -985,3 +985,37 @@ def monitoring_role_present(name, connection_limit=5, **conn):
         return _fail(ret, f"Monitoring role {name} could not be checked or set: {exc}")
     ret["comment"] = f"Monitoring role {name} was set: {', '.join(ret['changes'])}."
     return ret
+
+
+def certificates_valid(name, ca_file, server_cert, server_key, hostnames=(), user=None):
+    """
+    The certificate files of ``ssl: {mode: ca}`` on this host (``name``, for
+    messages) can serve: present, the key matching the certificate, valid
+    now, issued by the CA, naming every one of ``hostnames``, readable by
+    the service ``user`` when given. Checked before
+    pg_autoctl is given them; changes nothing. In test mode a problem is a
+    warning (result None): the files may be put in place after the packages.
+
+    .. code-block:: yaml
+
+        pgfailover-certificates:
+          pgfailover.certificates_valid:
+            - name: pg1
+            - ca_file: /etc/pgfailover-tls/ca.crt
+            - server_cert: /etc/pgfailover-tls/server.crt
+            - server_key: /etc/pgfailover-tls/server.key
+            - hostnames: [pg1]
+            - user: postgres
+    """
+    ret = _ret(name)
+    found = __salt__["pgfailover_tls.problems"](ca_file, server_cert, server_key, list(hostnames), user)
+    if not found:
+        ret["comment"] = (
+            f"The certificate files on {name} can serve {', '.join(hostnames) or 'the instance'}."
+        )
+        return ret
+    comment = f"Certificate files on {name} refused: " + "; ".join(found)
+    if __opts__["test"]:
+        ret.update(result=None, comment=comment)
+        return ret
+    return _fail(ret, comment)

@@ -14,6 +14,7 @@ include:
 
 {%- for path in [mapdata.home ~ '/.pgpass', '/etc/tmpfiles.d/pgfailover.conf', mapdata.runtime_dir,
                  mapdata.pidfile_guard]
+              + ([mapdata.home ~ '/.postgresql/root.crt'] if mapdata.ssl.mode == 'ca' else [])
               + ([mapdata.home ~ '/.config/pg_autoctl', mapdata.home ~ '/.local/share/pg_autoctl']
                  if mapdata.clean.remove_data is sameas true else []) %}
 

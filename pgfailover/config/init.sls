@@ -60,6 +60,38 @@ pgfailover-config-pgpass:
     - require:
       - sls: {{ tplroot }}.package
 
+{%- if mapdata.ssl.mode == 'ca' %}
+{%-   set served = ([mapdata.monitor.hostname] if mapdata.is_monitor else [])
+                   + mapdata.local_nodes | map(attribute='hostname') | list %}
+
+{#- Before pg_autoctl is given the files: a clear refusal, naming the file. #}
+pgfailover-config-certificates:
+  pgfailover.certificates_valid:
+    - name: {{ grains.id }}
+    - ca_file: {{ mapdata.ssl.ca_file }}
+    - server_cert: {{ mapdata.ssl.server_cert }}
+    - server_key: {{ mapdata.ssl.server_key }}
+    - hostnames: {{ served | json }}
+    - user: {{ mapdata.user }}
+    - require:
+      - sls: {{ tplroot }}.package
+
+{#- libpq's default root certificate for the service user: every connection
+    pg_autoctl and PostgreSQL make as that user (to the monitor, replication,
+    pg_rewind, the monitor's health checks, the formula's waits) verifies the
+    server against the pillar's CA with sslmode verify-full. A link, so a
+    renewed CA file is used as soon as it is in place. #}
+pgfailover-config-root-certificate:
+  file.symlink:
+    - name: {{ mapdata.home }}/.postgresql/root.crt
+    - target: {{ mapdata.ssl.ca_file }}
+    - makedirs: True
+    - user: {{ mapdata.user }}
+    - group: {{ mapdata.group }}
+    - require:
+      - pgfailover: pgfailover-config-certificates
+{%- endif %}
+
 pgfailover-config-grain:
   grains.present:
     - name: pgfailover

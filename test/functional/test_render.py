@@ -279,3 +279,19 @@ def test_settings_are_written_as_one_quoted_line_each(tmp_path):
         "log_line_prefix = 'it''s \\\\%m '",
         "search_path = '\"$user\", public'",
     ], lines
+
+
+def test_own_ca_becomes_the_service_users_root_certificate(tmp_path):
+    """With mode ca, libpq's default root certificate is the pillar's CA: pg_autoctl's waits verify-full."""
+    files = {
+        "ca_file": "/etc/pgf-ssl/ca.crt",
+        "server_cert": "/etc/pgf-ssl/pg1.crt",
+        "server_key": "/etc/pgf-ssl/pg1.key",
+    }
+    cluster = {**CLUSTER, "ssl": {"mode": "ca", **files}}
+    high = show_sls(tmp_path, "pg1", {"pgfailover": cluster}, DEBIAN, sls="pgfailover.node")
+    link = args_of(high, "pgfailover-config-root-certificate")
+    assert (link["name"], link["target"]) == ("/var/lib/postgresql/.postgresql/root.crt", files["ca_file"])
+    assert args_of(high, "pgfailover-node-init-pg1-present")["ssl"] == files
+    self_signed = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN, sls="pgfailover.node")
+    assert "pgfailover-config-root-certificate" not in self_signed
