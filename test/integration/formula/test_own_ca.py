@@ -1,0 +1,198 @@
+"""
+Your own CA, end to end on real hosts: certificates made here with openssl
+(a CA, and per host a certificate with its name and address), put on the
+hosts as an operator would after the packages, and a cluster built with
+``ssl: {mode: ca}``. pg_autoctl's own connections (to the monitor,
+replication) verify the servers (sslmode verify-full, the CA as the service
+user's root certificate); a client with the CA connects, one with another
+CA or asking for another host name is refused; a re-run changes nothing.
+"""
+
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import time
+
+import psycopg
+import pytest
+from cryptography import x509
+
+from helpers.cluster import APP_PASSWORD, DBNAME, Cluster, record
+from helpers.local_cluster import BINDIR
+from lab.session import orchestrate_changes, orchestrate_failures
+
+HOSTS = ("mon", "pg1", "pg2")
+TLS_DIR = "/etc/pgfailover-tls"
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(directory, name):
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+        "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=directory,
+    )  # fmt: skip
+
+
+def make_host_certificate(directory, ca, host, address, name=None):
+    """A key and a certificate for ``host`` (its name and address as SANs) in NAME.key / NAME.crt."""
+    name = name or host
+    with open(os.path.join(directory, f"{name}.ext"), "w") as f:
+        f.write(f"subjectAltName = DNS:{host}, IP:{address}\n")
+    openssl(
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory,
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+        "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=directory,
+    )  # fmt: skip
+
+
+def install_host_files(lab, directory, host, name):
+    """NAME.crt and NAME.key as the host's server certificate and key, where the pillar says."""
+    with open(os.path.join(directory, f"{name}.crt")) as f:
+        put(lab, host, f"{TLS_DIR}/server.crt", f.read())
+    with open(os.path.join(directory, f"{name}.key")) as f:
+        put(lab, host, f"{TLS_DIR}/server.key", f.read(), owner="postgres", mode="0600")
+
+
+def serial_of(directory, name):
+    with open(os.path.join(directory, f"{name}.crt"), "rb") as f:
+        return x509.load_pem_x509_certificate(f.read()).serial_number
+
+
+def served_serial(address, port):
+    """The serial number of the certificate a PostgreSQL server presents (SSLRequest, then TLS)."""
+    with socket.create_connection((address, port), timeout=10) as sock:
+        sock.sendall(struct.pack("!ii", 8, 80877103))
+        assert sock.recv(1) == b"S"
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # only read here; verification is tested with libpq above
+        with context.wrap_socket(sock) as tls_socket:
+            return x509.load_der_x509_certificate(tls_socket.getpeercert(binary_form=True)).serial_number
+
+
+def put(lab, host, path, content, owner="root", mode="0644"):
+    script = (
+        f"install -d -m 0755 {TLS_DIR}; umask 077; cat > {path}; chown {owner} {path}; chmod {mode} {path}"
+    )
+    lab.run(host, "sh", "-c", script, input=content)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("tls"))
+    make_ca(directory, "lab-ca")
+    make_ca(directory, "other-ca")
+    return directory
+
+
+def ssl_pillar(ca="ca.crt"):
+    files = {"ca_file": f"{TLS_DIR}/{ca}", "server_cert": f"{TLS_DIR}/server.crt"}
+    return {"mode": "ca", **files, "server_key": f"{TLS_DIR}/server.key"}
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, tls, tmp_path_factory):
+    lab.down()
+    lab.up(*HOSTS)
+    cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
+    cluster.nodes = ["pg1", "pg2"]
+    cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0)
+    # As an operator would: the packages first (the key must belong to the postgres user), then the files.
+    lab.salt("*", "saltutil.sync_all")
+    lab.salt("*", "state.apply", "pgfailover.package")
+    for host in HOSTS:
+        make_host_certificate(tls, "lab-ca", host, lab.address(host))
+        for name, source in (("ca.crt", "lab-ca.crt"), ("other-ca.crt", "other-ca.crt")):
+            with open(os.path.join(tls, source)) as f:
+                put(lab, host, f"{TLS_DIR}/{name}", f.read())
+        install_host_files(lab, tls, host, host)
+    return cluster
+
+
+def test_a_ca_that_did_not_issue_the_certificates_is_refused_before_any_instance(lab, cluster):
+    cluster.install_pillar(ssl=ssl_pillar("other-ca.crt"), number_sync_standbys=0)
+    try:
+        result = cluster.orchestrate("pgfailover.orch")
+    finally:
+        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0)
+    assert result.get("retcode") != 0
+    failures = orchestrate_failures(result)
+    refusal = f"pillar key ssl:ca_file: {TLS_DIR}/other-ca.crt did not issue {TLS_DIR}/server.crt"
+    assert "Certificate files on mon refused" in failures and refusal in failures, failures
+    for host in HOSTS:
+        created = lab.run(host, "sh", "-c", "ls -A /var/lib/postgresql/pgaf 2>/dev/null || true").stdout
+        assert created.split() == [], (host, created)
+
+
+def test_orchestrate_builds_a_verify_full_cluster_and_a_rerun_changes_nothing(lab, cluster):
+    cluster.orchestrate_ok("pgfailover.orch")
+    cluster.converged()
+    assert orchestrate_changes(cluster.orchestrate_ok("pgfailover.orch")) == []
+
+
+def test_pg_autoctl_verifies_the_monitor_and_the_primary(lab, cluster):
+    for node in cluster.nodes:
+        config = lab.salt(node, "pgfailover.config_get")[node]
+        assert config["ssl"]["sslmode"] == "verify-full", config["ssl"]
+        assert "sslmode=verify-full" in config["pg_autoctl"]["monitor"]
+    secondary = next(n for n in cluster.nodes if n != cluster.primary())
+    conninfo = lab.run(
+        secondary, "runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-XAt", "-d", "postgres",
+        "-c", "SELECT conninfo FROM pg_stat_wal_receiver",
+    ).stdout  # fmt: skip
+    assert "sslmode=verify-full" in conninfo, conninfo
+
+
+def connect(lab, tls, host, ca, address_of=None):
+    conninfo = (
+        f"host={host} hostaddr={lab.address(address_of or host)} port=5432 dbname={DBNAME} user=app "
+        f"sslmode=verify-full sslrootcert={os.path.join(tls, ca)} connect_timeout=10"
+    )
+    return psycopg.connect(conninfo, password=APP_PASSWORD, autocommit=True)
+
+
+def test_a_client_with_the_ca_connects_and_others_are_refused(lab, cluster, tls):
+    primary = cluster.primary()
+    with connect(lab, tls, primary, "lab-ca.crt") as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        connect(lab, tls, primary, "other-ca.crt")
+    other = next(n for n in cluster.nodes if n != primary)
+    with pytest.raises(psycopg.OperationalError, match="does not match host name"):
+        connect(lab, tls, other, "lab-ca.crt", address_of=primary)
+
+
+def verify_full_writer(cluster, tls, scenario):
+    """The cluster's writer through the formation URI, verifying servers against the lab CA from here."""
+    writer = cluster.writer(scenario)
+    scheme, rest = writer.conninfo.split("?", 1)
+    query = [part for part in rest.split("&") if not part.startswith(("sslmode=", "sslrootcert="))]
+    query += ["sslmode=verify-full", f"sslrootcert={os.path.join(tls, 'lab-ca.crt')}"]
+    writer.conninfo = f"{scheme}?{'&'.join(query)}"
+    return writer
+
+
+def test_renewed_certificates_are_served_after_the_renewal_orchestration(lab, cluster, tls):
+    """New files in place, one orchestration: every instance presents its new certificate; writes go on."""
+    ports = {"mon": 5431, "pg1": 5432, "pg2": 5432}
+    before = {host: served_serial(lab.address(host), port) for host, port in ports.items()}
+    assert before == {host: serial_of(tls, host) for host in HOSTS}
+    with verify_full_writer(cluster, tls, "renewal") as writer:
+        since = time.monotonic()
+        for host in HOSTS:
+            make_host_certificate(tls, "lab-ca", host, lab.address(host), name=f"{host}-renewed")
+            install_host_files(lab, tls, host, f"{host}-renewed")
+        cluster.orchestrate_ok("pgfailover.orch.renew_certificates")
+        writer.wait_for_commits(20)
+    record("certificate renewal", writer, since, cluster)
+    after = {host: served_serial(lab.address(host), port) for host, port in ports.items()}
+    assert after == {host: serial_of(tls, f"{host}-renewed") for host in HOSTS}
+    cluster.converged()
