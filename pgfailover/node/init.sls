@@ -5,6 +5,7 @@
 # the pillar's passwords; application pg_hba rules on every node.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/node/roles.jinja" import password_roles with context %}
 {%- set app = mapdata.app %}
 
 include:
@@ -80,18 +81,7 @@ include:
     - require:
       - pgfailover: {{ prefix }}-ready
 
-{%-   for role, key in (('pgautofailover_replicator', 'replicator'), ('pgautofailover_monitor', 'monitor')) %}
-
-{{ prefix }}-{{ key }}-password:
-  pgfailover.role_present:
-    - name: {{ role }}
-    - password_pillar: pgfailover:passwords:{{ key }}
-{%-       for k, v in conn.items() %}
-    - {{ k }}: {{ v }}
-{%-       endfor %}
-    - require:
-      - pgfailover: {{ prefix }}-ready
-{%-   endfor %}
+{{-   password_roles(app, mapdata.dbname, conn, prefix, after=prefix ~ '-ready') }}
 {%-   set host_type = 'host' if mapdata.ssl.mode == 'none' else 'hostssl' %}
 {#- Names in double quotes: pg_hba.conf then takes them literally (keyword
     replication excepted, which must stay bare). #}
@@ -135,17 +125,6 @@ include:
       - file: {{ prefix }}-replicator-hba
 
 {%-   if app.get('owner') %}
-
-{{ prefix }}-app-role:
-  pgfailover.role_present:
-    - name: {{ app.owner }}
-    - password_pillar: pgfailover:passwords:app
-    - owns_database: {{ mapdata.dbname }}
-{%-     for k, v in conn.items() %}
-    - {{ k }}: {{ v }}
-{%-     endfor %}
-    - require:
-      - pgfailover: {{ prefix }}-ready
 
 {{ prefix }}-app-hba:
   file.blockreplace:

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from cryptography import x509
 
+from helpers.bad_pillars import good
 from helpers.cluster import APP_PASSWORD, DBNAME, Cluster, record
 from helpers.local_cluster import BINDIR
 from lab.session import orchestrate_changes, orchestrate_failures
@@ -151,12 +152,12 @@ def test_pg_autoctl_verifies_the_monitor_and_the_primary(lab, cluster):
     assert "sslmode=verify-full" in conninfo, conninfo
 
 
-def connect(lab, tls, host, ca, address_of=None):
+def connect(lab, tls, host, ca, address_of=None, password=APP_PASSWORD):
     conninfo = (
         f"host={host} hostaddr={lab.address(address_of or host)} port=5432 dbname={DBNAME} user=app "
         f"sslmode=verify-full sslrootcert={os.path.join(tls, ca)} connect_timeout=10"
     )
-    return psycopg.connect(conninfo, password=APP_PASSWORD, autocommit=True)
+    return psycopg.connect(conninfo, password=password, autocommit=True)
 
 
 def test_a_client_with_the_ca_connects_and_others_are_refused(lab, cluster, tls):
@@ -196,3 +197,63 @@ def test_renewed_certificates_are_served_after_the_renewal_orchestration(lab, cl
     after = {host: served_serial(lab.address(host), port) for host, port in ports.items()}
     assert after == {host: serial_of(tls, f"{host}-renewed") for host in HOSTS}
     cluster.converged()
+
+
+ROTATED = {
+    "autoctl_node": "rotated-autoctl-Nb4q",
+    "replicator": "rotated-replicator-Vx2k",
+    "monitor": "rotated-monitor-Hq8s",
+    "app": "rotated-app-Mz5t",
+}
+
+
+def monitor_login(lab, node, password):
+    """Whether autoctl_node logs in to the monitor from ``node`` with ``password`` (given on stdin)."""
+    command = (
+        'PGPASSWORD="$(cat)" psql -XAt -c "SELECT 1" '
+        '"host=mon port=5431 dbname=pg_auto_failover user=autoctl_node sslmode=verify-full"'
+    )
+    result = lab.run(
+        node, "runuser", "-u", "postgres", "--", "sh", "-c", command, input=password, check=False
+    )
+    return result.returncode == 0
+
+
+def streaming_standbys(lab, primary):
+    query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+    psql = ["runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-XAt", "-d", "postgres", "-c"]
+    return int(lab.run(primary, *psql, query).stdout)
+
+
+def test_rotated_passwords_take_effect_in_order_while_writes_go_on(lab, cluster, tls):
+    """
+    New passwords in the pillar, one orchestration: the old ones are refused, the
+    new ones work for the application, the keepers (autoctl_node), replication
+    (a reconnection) and the monitor's health checks; the writer loses nothing.
+    """
+    old_autoctl = good()["passwords"]["autoctl_node"]
+    with verify_full_writer(cluster, tls, "rotation") as writer:
+        since = time.monotonic()
+        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0, passwords=ROTATED)
+        cluster.orchestrate_ok("pgfailover.orch.rotate_passwords")
+        writer.wait_for_commits(20)
+    writer.password = ROTATED["app"]  # as the application would, for the read-back
+    record("password rotation", writer, since, cluster)
+    primary = cluster.primary()
+    with connect(lab, tls, primary, "lab-ca.crt", password=ROTATED["app"]) as conn:
+        assert conn.execute("SELECT current_user = 'app'").fetchone() == (True,)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        connect(lab, tls, primary, "lab-ca.crt")
+    standby = next(n for n in cluster.nodes if n != primary)
+    assert monitor_login(lab, standby, ROTATED["autoctl_node"]) and not monitor_login(
+        lab, standby, old_autoctl
+    )
+    # Replication reconnects with the new password.
+    psql = ["runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-XAt", "-d", "postgres", "-c"]
+    lab.run(primary, *psql, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+    deadline = time.monotonic() + 60
+    while streaming_standbys(lab, primary) < 1:
+        assert time.monotonic() < deadline, "the standby did not stream again with the new password"
+        time.sleep(0.5)
+    table = cluster.converged()
+    assert {name: node["health"] for name, node in table.items()} == {name: 1 for name in cluster.nodes}

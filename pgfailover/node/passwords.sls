@@ -1,0 +1,11 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# The pillar's passwords of this host's nodes' roles, set on the primary and
+# nothing else (no .pgpass): the first step of pgfailover.orch.rotate_passwords.
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/node/roles.jinja" import password_roles with context %}
+
+{%- for node in mapdata.local_nodes %}
+{{- password_roles(mapdata.app, mapdata.dbname, dict(mapdata.conn, pgdata=node.pgdata), 'pgfailover-node-passwords-' ~ node.name) }}
+{%- endfor %}
