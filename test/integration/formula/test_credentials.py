@@ -25,6 +25,8 @@ from helpers.local_cluster import BINDIR
 from lab.session import orchestrate_changes, orchestrate_failures
 
 HOSTS = ("mon", "pg1", "pg2")
+PROXY_HOST, READ_WRITE = "mon", 5000  # HAProxy on the monitor's host
+HAPROXY = {"minions": [PROXY_HOST]}
 TLS_DIR = "/etc/pgfailover-tls"
 
 
@@ -39,11 +41,16 @@ def make_ca(directory, name):
     )  # fmt: skip
 
 
-def make_host_certificate(directory, ca, host, address, name=None):
-    """A key and a certificate for ``host`` (its name and address as SANs) in NAME.key / NAME.crt."""
+def make_host_certificate(directory, ca, host, address, name=None, also=()):
+    """
+    A key and a certificate for ``host`` in NAME.key / NAME.crt: its name and
+    address as SANs, and ``also`` ((name, address) pairs: HAProxy's, whose
+    clients verify the name they connect to).
+    """
     name = name or host
+    names = [(host, address), *also]
     with open(os.path.join(directory, f"{name}.ext"), "w") as f:
-        f.write(f"subjectAltName = DNS:{host}, IP:{address}\n")
+        f.write("subjectAltName = " + ", ".join(f"DNS:{n}, IP:{a}" for n, a in names) + "\n")
     openssl(
         "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}",
         "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory,
@@ -52,6 +59,11 @@ def make_host_certificate(directory, ca, host, address, name=None):
         "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
         "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=directory,
     )  # fmt: skip
+
+
+def proxied(lab, host):
+    """The name and address clients use through HAProxy, for a node's certificate."""
+    return () if host == PROXY_HOST else ((PROXY_HOST, lab.address(PROXY_HOST)),)
 
 
 def install_host_files(lab, directory, host, name):
@@ -105,12 +117,12 @@ def cluster(lab, tls, tmp_path_factory):
     lab.up(*HOSTS)
     cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
     cluster.nodes = ["pg1", "pg2"]
-    cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0)
+    cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0, haproxy=HAPROXY)
     # As an operator would: the packages first (the key must belong to the postgres user), then the files.
     lab.salt("*", "saltutil.sync_all")
     lab.salt("*", "state.apply", "pgfailover.package")
     for host in HOSTS:
-        make_host_certificate(tls, "lab-ca", host, lab.address(host))
+        make_host_certificate(tls, "lab-ca", host, lab.address(host), also=proxied(lab, host))
         for name, source in (("ca.crt", "lab-ca.crt"), ("other-ca.crt", "other-ca.crt")):
             with open(os.path.join(tls, source)) as f:
                 put(lab, host, f"{TLS_DIR}/{name}", f.read())
@@ -119,11 +131,11 @@ def cluster(lab, tls, tmp_path_factory):
 
 
 def test_a_ca_that_did_not_issue_the_certificates_is_refused_before_any_instance(lab, cluster):
-    cluster.install_pillar(ssl=ssl_pillar("other-ca.crt"), number_sync_standbys=0)
+    cluster.install_pillar(ssl=ssl_pillar("other-ca.crt"), number_sync_standbys=0, haproxy=HAPROXY)
     try:
         result = cluster.orchestrate("pgfailover.orch")
     finally:
-        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0)
+        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0, haproxy=HAPROXY)
     assert result.get("retcode") != 0
     failures = orchestrate_failures(result)
     refusal = f"pillar key ssl:ca_file: {TLS_DIR}/other-ca.crt did not issue {TLS_DIR}/server.crt"
@@ -152,9 +164,9 @@ def test_pg_autoctl_verifies_the_monitor_and_the_primary(lab, cluster):
     assert "sslmode=verify-full" in conninfo, conninfo
 
 
-def connect(lab, tls, host, ca, address_of=None, password=APP_PASSWORD):
+def connect(lab, tls, host, ca, address_of=None, password=APP_PASSWORD, port=5432):
     conninfo = (
-        f"host={host} hostaddr={lab.address(address_of or host)} port=5432 dbname={DBNAME} user=app "
+        f"host={host} hostaddr={lab.address(address_of or host)} port={port} dbname={DBNAME} user=app "
         f"sslmode=verify-full sslrootcert={os.path.join(tls, ca)} connect_timeout=10"
     )
     return psycopg.connect(conninfo, password=password, autocommit=True)
@@ -169,6 +181,14 @@ def test_a_client_with_the_ca_connects_and_others_are_refused(lab, cluster, tls)
     other = next(n for n in cluster.nodes if n != primary)
     with pytest.raises(psycopg.OperationalError, match="does not match host name"):
         connect(lab, tls, other, "lab-ca.crt", address_of=primary)
+
+
+def test_through_haproxy_a_client_verifies_the_name_it_connects_to(lab, cluster, tls):
+    """HAProxy passes TLS through: the primary's certificate must name HAProxy's host, as the docs say."""
+    with connect(lab, tls, PROXY_HOST, "lab-ca.crt", port=READ_WRITE) as conn:
+        assert conn.execute("SELECT NOT pg_is_in_recovery()").fetchone() == (True,)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        connect(lab, tls, PROXY_HOST, "other-ca.crt", port=READ_WRITE)
 
 
 def verify_full_writer(cluster, tls, scenario):
@@ -189,7 +209,9 @@ def test_renewed_certificates_are_served_after_the_renewal_orchestration(lab, cl
     with verify_full_writer(cluster, tls, "renewal") as writer:
         since = time.monotonic()
         for host in HOSTS:
-            make_host_certificate(tls, "lab-ca", host, lab.address(host), name=f"{host}-renewed")
+            make_host_certificate(
+                tls, "lab-ca", host, lab.address(host), name=f"{host}-renewed", also=proxied(lab, host)
+            )
             install_host_files(lab, tls, host, f"{host}-renewed")
         cluster.orchestrate_ok("pgfailover.orch.renew_certificates")
         writer.wait_for_commits(20)
@@ -234,7 +256,7 @@ def test_rotated_passwords_take_effect_in_order_while_writes_go_on(lab, cluster,
     old_autoctl = good()["passwords"]["autoctl_node"]
     with verify_full_writer(cluster, tls, "rotation") as writer:
         since = time.monotonic()
-        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0, passwords=ROTATED)
+        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0, haproxy=HAPROXY, passwords=ROTATED)
         cluster.orchestrate_ok("pgfailover.orch.rotate_passwords")
         writer.wait_for_commits(20)
     writer.password = ROTATED["app"]  # as the application would, for the read-back
