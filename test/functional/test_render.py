@@ -87,7 +87,7 @@ def test_redhat_pgdg_renders_pgdg_packages_paths_and_units(tmp_path):
     assert args_of(high, "pgfailover-package-install-packages")["pkgs"] == [
         "postgresql15-server", "postgresql15-contrib", "pg_auto_failover_15",
     ]  # fmt: skip
-    assert args_of(high, "pgfailover-package-install-yum-repo")["baseurl"] == "https://mirror.invalid/pgdg/15"
+    assert args_of(high, "pgfailover-package-source-yum")["baseurl"] == "https://mirror.invalid/pgdg/15"
     node = args_of(high, "pgfailover-node-init-pg1-present")
     assert node["bindir"] == "/usr/pgsql-15/bin" and node["home"] == "/var/lib/pgsql"
     assert node["pgdata"] == "/var/lib/pgsql/pgaf/pg1"
@@ -96,7 +96,7 @@ def test_redhat_pgdg_renders_pgdg_packages_paths_and_units(tmp_path):
         "postgresql-15.service"
         in args_of(high, "pgfailover-package-install-distribution-unit-postgresql-15.service-off")["name"]
     )
-    assert "pgfailover-package-install-no-main-cluster" not in high
+    assert "pgfailover-package-source-no-main-cluster" not in high
 
 
 def test_redhat_vendor_rpm_renders_the_rpm_file_install(tmp_path):
@@ -118,7 +118,8 @@ def test_debian_renders_no_main_cluster_before_packages(tmp_path):
     assert packages["pkgs"] == [
         "postgresql-15", "postgresql-client-15", "postgresql-15-auto-failover", "pg-auto-failover-cli",
     ]  # fmt: skip
-    assert {"file": "pgfailover-package-install-no-main-cluster"} in packages["require"]
+    assert {"sls": "pgfailover.package.source"} in packages["require"]
+    assert "pgfailover-package-source-no-main-cluster" in high
     assert "pgfailover-node-init-pg2-present" in high and "pgfailover-monitor-init-present" not in high
 
 
@@ -295,3 +296,42 @@ def test_own_ca_becomes_the_service_users_root_certificate(tmp_path):
     assert args_of(high, "pgfailover-node-init-pg1-present")["ssl"] == files
     self_signed = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN, sls="pgfailover.node")
     assert "pgfailover-config-root-certificate" not in self_signed
+
+
+BACKUP_CLUSTER = {
+    **CLUSTER,
+    "backup": {"minion": "bak", "encryption": True, "schedule": {"diff": None}},
+    "passwords": {**CLUSTER["passwords"], "backup": "b" * 24},
+}
+
+
+def test_backups_archive_on_nodes_only_and_the_repository_host_gets_stanza_and_timers(tmp_path):
+    pillar = {"pgfailover": BACKUP_CLUSTER}
+    node = show_sls(tmp_path, "pg1", pillar, DEBIAN)
+    settings = args_of(node, "pgfailover-node-init-pg1-settings")["context"]["settings"]
+    assert settings["archive_mode"] is True and settings["archive_timeout"] == 60
+    assert settings["archive_command"] == (
+        "/usr/bin/pgbackrest --stanza=default --pg1-path=/var/lib/postgresql/pgaf/pg1 archive-push %p"
+    )
+    assert args_of(node, "pgfailover-backup-node-config")["context"]["backup"]["hostname"] == "bak"
+    # Rendered alone (salt-call --local has no mine): the missing identity is a clear failure.
+    assert "The Salt mine has no pgBackRest SSH identity of bak" in json.dumps(node)
+    monitor = show_sls(tmp_path, "mon", pillar, DEBIAN)
+    assert "archive_mode" not in args_of(monitor, "pgfailover-monitor-init-settings")["context"]["settings"]
+    assert "pgfailover-backup-identity-key" not in monitor
+    repository = show_sls(tmp_path, "bak", pillar, REDHAT)
+    assert args_of(repository, "pgfailover-backup-identity-packages")["pkgs"] == [
+        "pgbackrest", "openssh-clients", "openssh-server",
+    ]  # fmt: skip
+    assert args_of(repository, "pgfailover-backup-identity-sshd")["name"] == "sshd"
+    assert "pgfailover-package-install-packages" not in repository  # no PostgreSQL server there
+    assert args_of(repository, "pgfailover-backup-repository-stanza")["name"] == "default"
+    assert "pgfailover-backup-repository-full-timer" in repository
+    assert "dead" in repository["pgfailover-backup-repository-diff-timer"]["service"]
+    assert "b" * 24 not in json.dumps(repository)  # the passphrase is read by the template only
+
+
+def test_without_a_backup_section_nothing_of_it_is_rendered(tmp_path):
+    node = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN)
+    assert not [state for state in node if "backup" in state]
+    assert "archive_mode" not in args_of(node, "pgfailover-node-init-pg1-settings")["context"]["settings"]
