@@ -79,8 +79,30 @@ SCHEMA = {
             "check": "milliseconds",
         },
     },
+    "backup": {
+        "minion": "name",
+        "hostname": "host",
+        "path": "path",
+        "retention": {"full": "retention", "diff": "retention"},
+        "schedule": {"full": "calendar", "diff": "calendar"},
+        "compress": {"type": "compress_type", "level": "compress_level"},
+        "archive_timeout": "archive_timeout",
+        "encryption": "bool",
+        "from_standby": "bool",
+        "process_max": "count",
+        "config_file": "path",
+        "log_path": "path",
+        "ssh_command": "path",
+        "pgbackrest": "path",
+    },
     "clean": {"remove_data": "bool", "remove_packages": "bool", "allow_last_standby": "bool"},
-    "passwords": {"autoctl_node": "secret", "replicator": "secret", "monitor": "secret", "app": "secret"},
+    "passwords": {
+        "autoctl_node": "secret",
+        "replicator": "secret",
+        "monitor": "secret",
+        "app": "secret",
+        "backup": "secret",
+    },
 }
 # No trust: any local user could connect as any role (the formula hardens
 # initdb's trust lines with the cluster's method).
@@ -88,6 +110,9 @@ AUTH_METHODS = ("scram-sha-256", "md5", "password")
 SSL_MODES = ("self-signed", "ca", "none")
 REPO_KINDS = ("distribution", "url", "rpm_file")
 PROFILES = ("default", "fast")
+COMPRESS_TYPES = ("lz4", "zst", "gz", "bz2", "none")
+# The backup section writes these (archive on every node, restore by pgBackRest).
+BACKUP_SETTINGS = ("archive_mode", "archive_command", "archive_library", "archive_timeout", "restore_command")
 MIN_PASSWORD_LENGTH = 12
 # PostgreSQL major versions each package source offers.
 DEBIAN_RELEASE_VERSIONS = {"11": (13,), "12": (15,), "13": (17,)}
@@ -100,6 +125,8 @@ _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _PATH = re.compile(r"/[A-Za-z0-9_.@+,=/-]{0,4095}")
 _SETTING_NAME = re.compile(r"[a-z_][a-z0-9_.]{0,62}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A systemd calendar expression (OnCalendar=), such as "Sun *-*-* 01:00:00".
+_CALENDAR = re.compile(r"[A-Za-z0-9*:,./~ -]{1,100}")
 # Roles the application owner must not be: the superuser, the service user,
 # PostgreSQL's predefined roles and pg_auto_failover's internal ones.
 RESERVED_ROLES = ("postgres", "autoctl_node")
@@ -153,6 +180,7 @@ def validate(cluster=None, parameters=None, os_family=None, osmajorrelease=None)
         _check_version(cluster, os_family, osmajorrelease, problems)
     _check_failover(cluster, parameters.get("failover_profiles") or {}, problems)
     _check_haproxy(cluster, nodes, problems)
+    _check_backup(cluster, nodes, problems)
     return problems
 
 
@@ -242,6 +270,15 @@ CHECKS = {
     "cache_ms": lambda v: None if _whole(v, 0, 5000) else "milliseconds, 0 to 5000",
     "maxconn": lambda v: None if _whole(v, 1, 1_000_000) else "a whole number from 1 to 1000000",
     "bytes": lambda v: None if _whole(v, 0, 2**40) else "a number of bytes, 0 to 2^40",
+    "retention": lambda v: None if _whole(v, 1, 9999) else "a whole number from 1 to 9999",
+    "calendar": lambda v: (
+        None
+        if v is None or (isinstance(v, str) and _CALENDAR.fullmatch(v))
+        else "null (no timer) or a systemd calendar expression such as 'Sun *-*-* 01:00:00'"
+    ),
+    "compress_type": lambda v: None if v in COMPRESS_TYPES else ", ".join(COMPRESS_TYPES),
+    "compress_level": lambda v: None if v is None or _whole(v, 0, 22) else "null or a level from 0 to 22",
+    "archive_timeout": lambda v: None if _whole(v, 1, 3600) else "whole seconds, 1 to 3600",
     "monitor": lambda v: None,  # _check_monitor
     "any": lambda v: None,
 }
@@ -603,3 +640,39 @@ def _check_haproxy(cluster, nodes, problems):
                     f"pillar key pgfailover:haproxy:{key} is {port}, already used on minion {minion} by "
                     f"{taken[(minion, port)]}; choose another port"
                 )
+
+
+def _check_backup(cluster, nodes, problems):
+    """The repository host is its own, encryption has its passphrase, archiving is the section's."""
+    if "backup" not in cluster:
+        return
+    backup = _section(cluster, "backup")
+    minion = backup.get("minion")
+    if not minion:
+        problems.append(
+            "pillar key pgfailover:backup:minion is missing: name the repository host's minion (a dedicated "
+            "one, or the monitor's)"
+        )
+    elif minion in {node["minion"] for node in nodes}:
+        problems.append(
+            f"pillar key pgfailover:backup:minion is {minion!r}, which runs a PostgreSQL node; allowed: a "
+            "dedicated minion or the monitor's (backups must outlive any node's host)"
+        )
+    if backup.get("encryption") is True:
+        passphrase = _section(cluster, "passwords").get("backup")
+        if not passphrase:
+            problems.append(
+                "pillar key pgfailover:passwords:backup is missing; backup:encryption true encrypts the "
+                "repository with it"
+            )
+        elif isinstance(passphrase, str) and len(passphrase) < 20:
+            problems.append(
+                f"pillar key pgfailover:passwords:backup is too short ({len(passphrase)} characters); "
+                "allowed: at least 20 for a repository passphrase"
+            )
+    settings = _section(cluster, "postgresql").get("settings")
+    for name in sorted(set(settings or {}) & set(BACKUP_SETTINGS)) if isinstance(settings, dict) else []:
+        problems.append(
+            f"pillar key pgfailover:postgresql:settings:{name} is set, but the backup section writes it "
+            "(archiving to pgBackRest on every node); remove it, or use backup:archive_timeout"
+        )
