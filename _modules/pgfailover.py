@@ -1740,6 +1740,60 @@ def in_recovery(**kwargs):
     return _sql_value(conn, "SELECT pg_is_in_recovery();") == "t"
 
 
+def backup_info(stanza=None):
+    """
+    The formation's backups in pgBackRest's repository (the ``backup``
+    section of the pillar): status, each backup's label, type, times, sizes
+    and WAL range, and the oldest time a restore can reach. Same as
+    ``pgfailover_backup.info``, which also runs on a repository host without
+    pg_autoctl.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgfailover.backup_info
+        salt pg1 pgfailover.backup_info stanza=default
+    """
+    return __salt__["pgfailover_backup.info"](**({"stanza": stanza} if stanza else {}))
+
+
+_RESTORE_POINT = re.compile(r"[A-Za-z0-9_.:-]{1,63}")
+
+
+def restore_point(name, **kwargs):
+    """
+    Create the named restore point ``name`` on the local node, which must be
+    the formation's primary, and switch to a new WAL file so that it reaches
+    the archive now. ``pgfailover.orch.restore`` can then restore to it
+    (``target_name``). Returns its name, WAL location and time.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgfailover.restore_point before-migration
+    """
+    conn = _connection(kwargs)
+    if not isinstance(name, str) or not _RESTORE_POINT.fullmatch(name):
+        raise SaltInvocationError(
+            f"restore point name {name!r} is not allowed; use letters, digits and _ . : - (63 at most)"
+        )
+    if in_recovery(**kwargs):
+        raise CommandExecutionError(
+            f"{conn['pgdata']} is a secondary: create the restore point on the primary "
+            f"({primary(**kwargs).get('nodename')})"
+        )
+    row = _sql_value(
+        conn,
+        f"SELECT pg_create_restore_point({_literal(name)}) || ' ' || "
+        "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00');",
+    )
+    lsn, created = row.split(" ", 1)
+    _sql_value(conn, "SELECT pg_switch_wal();")
+    return {"name": name, "lsn": lsn, "time": created}
+
+
 def _saslprep(password):
     """
     ``password`` as SCRAM hashes it: SASLprep (RFC 4013) exactly as
@@ -1988,13 +2042,31 @@ def reload_postgres(**kwargs):
         salt node1 pgfailover.reload_postgres
     """
     conn = _connection(kwargs)
-    # Called right after a restart (settings changed), PostgreSQL may still
-    # be starting: wait for it rather than fail.
-    wait_postgres(timeout=60, **kwargs)
-    loaded_before = _sql_value(conn, "SELECT pg_conf_load_time();")
-    reloaded = _sql_value(conn, "SELECT pg_reload_conf();") == "t"
-    _wait_for_reload(conn, loaded_before)
-    return reloaded
+
+    def reload():
+        loaded_before = _sql_value(conn, "SELECT pg_conf_load_time();")
+        reloaded = _sql_value(conn, "SELECT pg_reload_conf();") == "t"
+        _wait_for_reload(conn, loaded_before)
+        return reloaded
+
+    return _once_postgres_answers(reload, kwargs)
+
+
+def _once_postgres_answers(action, kwargs, attempts=3):
+    """
+    ``action()`` once the local instance answers; again if PostgreSQL went
+    away meanwhile. Called right after a unit starts, PostgreSQL may still be
+    starting, and the keeper of a new standby restarts it once more as it
+    catches up (seen on the lab: the first query after the wait failed).
+    """
+    for attempt in range(attempts):
+        wait_postgres(timeout=60, **kwargs)
+        try:
+            return action()
+        except CommandExecutionError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1)
 
 
 def apply_settings(unit, names=None, **kwargs):
@@ -2015,8 +2087,11 @@ def apply_settings(unit, names=None, **kwargs):
     """
     conn = _connection(kwargs)
     reload_postgres(**kwargs)
-    pending = _sql_value(
-        conn, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart;"
+    pending = _once_postgres_answers(
+        lambda: _sql_value(
+            conn, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart;"
+        ),
+        kwargs,
     )
     wanted = None if names is None else {str(name).lower() for name in names}
     needs_restart = [name for name in pending.split(",") if name and (wanted is None or name in wanted)]
