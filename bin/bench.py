@@ -2,7 +2,7 @@
 make bench: measure the lab, the execution module and the formula on this
 machine and record the numbers (not a test: nothing here passes or fails).
 
-    bin/bench.py [lab] [module] [formula] [failover] [--runs N] [--cold]
+    bin/bench.py [lab] [module] [formula] [failover] [backup] [--runs N] [--cold]
     bin/bench.py report      # only redraw the tables and charts from results.json
 
 Writes docs/benchmarks/results.json (merged by section), regenerates
@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # test/ instead of bin/: this script is bench.py itself, the package test/bench is wanted.
 sys.path[0] = os.path.join(REPO, "test")
 
-from bench import charts, failover  # noqa: E402
+from bench import backup, charts, failover  # noqa: E402
 from lab import hosts, image, master  # noqa: E402
 from lab.paths import CACHE  # noqa: E402
 from lab.session import Lab  # noqa: E402
@@ -301,7 +301,7 @@ def write_report(results):
         "Sections were measured at: "
         + ", ".join(
             f"{section} `{results[section].get('commit', '?')}`"
-            for section in ("lab", "module", "formula", "failover")
+            for section in ("lab", "module", "formula", "failover", "backup")
             if section in results
         )
         + ".",
@@ -372,15 +372,60 @@ def write_report(results):
         lines += ["", "![write downtime](downtime.png)"]
     if results.get("failover", {}).get("timeline"):
         lines += ["", "![failover timeline](failover_timeline.png)"]
+    lines += backup_report(results.get("backup"))
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def backup_report(measured):
+    """The backup section's tables: formula against pgBackRest by hand, restore against size, RPO."""
+    if not measured:
+        return []
+    lines = [
+        "",
+        "## Backups and restore (`bin/bench.py backup`)",
+        "",
+        "pgbench databases on the lab (monitor, 3 nodes, a repository host; lz4, no encryption, backups",
+        "read from a standby). Formula: `pgfailover.orch.backup` and the restore step of",
+        "`pgfailover.orch.restore` (pgBackRest restore, then recovery until promotion); by hand: the same",
+        "`pgbackrest` command on the same host (the restore by hand copies the files only). Whole formation:",
+        "`pgfailover.orch.restore` from start to converged (set aside, restore, recovery, registration,",
+        "re-clone of 2 secondaries).",
+        "Each cell: median (min-max).",
+        "",
+        "| scale | database | full: formula / by hand (overhead) | incremental: formula / by hand (overhead) "
+        "| restore of a node: formula step / by hand | whole formation | runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(value):
+        return f"{value['median']} s ({value['min']}-{value['max']})"
+
+    for scale in sorted(measured.get("sizes", {}), key=int):
+        row = measured["sizes"][scale]
+        lines.append(
+            f"| {scale} | {row['database_bytes'] / 2**30:.2f} GiB "
+            f"| {cell(row['full_formula'])} / {cell(row['full_hand'])} ({row['full_overhead']:+.0%}) "
+            f"| {cell(row['incr_formula'])} / {cell(row['incr_hand'])} ({row['incr_overhead']:+.0%}) "
+            f"| {cell(row['restore_formula_step'])} / {cell(row['restore_hand'])} "
+            f"| {cell(row['restore_formation'])} | {row['runs']} |"
+        )
+    rpo = measured.get("rpo_quiet_seconds")
+    if rpo:
+        lines += [
+            "",
+            f"RPO of a quiet primary (archive_timeout {measured['archive_timeout']} s): from a commit to",
+            f"its WAL file archived in the repository, {cell(rpo)} over {rpo['samples']} commits. Under",
+            "writes, WAL files fill and are archived sooner.",
+        ]
+    return [*lines, "", "![backup and restore times](backup.png)"]
 
 
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("sections", nargs="*", default=["lab", "module", "formula", "failover"])
+    parser.add_argument("sections", nargs="*", default=["lab", "module", "formula", "failover", "backup"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="also rebuild the image and repository")
     args = parser.parse_args()
@@ -417,6 +462,8 @@ def main():
                 results["formula"] = bench_formula(lab, args.runs, workdir)
             elif section == "failover":
                 results["failover"] = bench_failover(lab, args.runs, workdir)
+            elif section == "backup":
+                results["backup"] = backup.bench_backup(lab, args.runs, workdir)
             results[section]["commit"] = results["commit"]
             print(json.dumps(results[section], indent=1), flush=True)
             with open(path, "w") as f:  # each finished section is kept even if a later one fails

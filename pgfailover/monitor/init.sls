@@ -27,6 +27,7 @@ pgfailover-monitor-init-present:
 
 {%- set instance = 'monitor' %}
 {%- set pgdata = monitor.pgdata %}
+{%- set settings = mapdata.postgresql.settings %}
 {%- set unit = monitor.unit %}
 {%- set present = 'pgfailover-monitor-init-present' %}
 {%- set prefix = 'pgfailover-monitor-init' %}

@@ -56,6 +56,7 @@ include:
 
 {%-   set instance = 'node ' ~ node.name %}
 {%-   set pgdata = node.pgdata %}
+{%-   set settings = node.settings %}
 {%-   set unit = node.unit %}
 {%-   set present = prefix ~ '-present' %}
 {%-   include tplroot ~ '/files/instance.jinja' %}

@@ -3,7 +3,7 @@
 # salt-run state.orchestrate pgfailover.orch.clean
 # Uninstall the whole cluster without losing data by surprise: secondaries
 # leave first, one at a time, then the primary, then the monitor's host;
-# HAProxy's hosts before all of them.
+# HAProxy's hosts and a dedicated backup repository host before all of them.
 # Data directories stay unless pgfailover:clean:remove_data is true.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- set cluster = salt['pillar.get']('pgfailover', {}) %}
@@ -25,6 +25,20 @@
 {#- An orchestrate-time override of pgfailover:clean (pillar=...) reaches the
     hosts; every node leaves, so the last standby may too. #}
 {%- set clean_pillar = {'pgfailover': {'clean': dict(cluster.get('clean', {}), allow_last_standby=True) } } %}
+
+{%- set backup_minion = salt['pillar.get']('pgfailover:backup:minion') %}
+{%- if backup_minion and backup_minion != monitor_minion %}
+
+{#- The backup timers stop first: no backup starts while nodes leave. The
+    repository stays unless clean:remove_data is true. #}
+pgfailover-orch-clean-backup-repository:
+  salt.state:
+    - tgt: {{ backup_minion }}
+    - sls:
+      - {{ tplroot }}.backup.clean
+    - pillar: {{ clean_pillar | json }}
+    - failhard: True
+{%- endif %}
 
 {%- set haproxy_minions = salt['pillar.get']('pgfailover:haproxy:minions', []) %}
 {%- if haproxy_minions %}

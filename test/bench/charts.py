@@ -1,7 +1,8 @@
 """
 The benchmark's pictures, drawn from docs/benchmarks/results.json with
 matplotlib: bring-up against cluster size, write downtime per scenario (median
-bars, min-max whiskers) and the timeline of one failover.
+bars, min-max whiskers), the timeline of one failover, and backup and restore
+times against the database size.
 """
 
 import itertools
@@ -112,6 +113,32 @@ def timeline(record, path):
     plt.close(fig)
 
 
+def backup_times(sizes, path):
+    """Backup and restore times through the formula and by hand, against the database size."""
+    scales = sorted(sizes, key=int)
+    gigabytes = [sizes[s]["database_bytes"] / 2**30 for s in scales]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label, colour, style in (
+        ("full_formula", "full backup, orch.backup", "#1c7ed6", "-"),
+        ("full_hand", "full backup, pgbackrest by hand", "#1c7ed6", "--"),
+        ("restore_formula_step", "restore + recovery of a node, orch.restore step", "#2b8a3e", "-"),
+        ("restore_hand", "restore of a node, pgbackrest by hand", "#2b8a3e", "--"),
+        ("restore_formation", "whole formation, orch.restore (restore + re-clone)", "#e8590c", "-"),
+    ):
+        medians, errors = _whiskers([sizes[s][key] for s in scales])
+        ax.errorbar(
+            gigabytes, medians, yerr=errors, marker="o", capsize=4, label=label, color=colour, ls=style
+        )
+    ax.set_xlabel("database size (GiB, pgbench)")
+    ax.set_ylabel("seconds")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_all(results, labels, out):
     """Write every chart the results allow; return their file names."""
     written = []
@@ -126,4 +153,8 @@ def draw_all(results, labels, out):
     if failover.get("timeline"):
         timeline(failover["timeline"], os.path.join(out, "failover_timeline.png"))
         written.append("failover_timeline.png")
+    sizes = results.get("backup", {}).get("sizes")
+    if sizes:
+        backup_times(sizes, os.path.join(out, "backup.png"))
+        written.append("backup.png")
     return written

@@ -38,11 +38,12 @@ def client_uri(uri, address_of, user):
 class Writer:
     """Commits rows (id, written_at) into ``table`` through ``conninfo`` until stopped."""
 
-    def __init__(self, conninfo, password, table, pause=0.02):
+    def __init__(self, conninfo, password, table, pause=0.02, first_id=1):
         self.conninfo = conninfo
         self.password = password
         self.table = table
         self.pause = pause
+        self.first_id = first_id  # another writer can go on in the same table from a higher id
         self.acknowledged = []  # ids whose COMMIT returned success
         self.acked_by = {}  # id: (monotonic time, address of the server that acknowledged it)
         self.attempts = []  # (monotonic time, ok, error text or None)
@@ -74,7 +75,7 @@ class Writer:
 
     def _loop(self):
         conn = None
-        next_id = 1
+        next_id = self.first_id
         while not self._stop.is_set():
             row_id, next_id = next_id, next_id + 1
             try:

@@ -277,3 +277,10 @@ def test_wait_for_primary_lets_pg_hba_refuse_only_a_primary_that_serves_a_standb
         with pytest.raises(CommandExecutionError, match=r"within 0 s: pg1 refused .* no pg_hba.conf entry"):
             pgfailover.wait_for_primary(timeout=0, monitor_uri=uri)
     assert "IDENTIFY_SYSTEM;" in [kwargs.get("stdin") for _, kwargs in run_all.calls]
+
+
+@pytest.mark.parametrize("name", ["", "two words", "x'; DROP TABLE t; --", "a" * 64, 7])
+def test_a_restore_point_name_that_could_reach_sql_is_refused_before_any_call(run_all, name):
+    with pytest.raises(SaltInvocationError, match="restore point name"):
+        pgfailover.restore_point(name)
+    assert run_all.calls == []
