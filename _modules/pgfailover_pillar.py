@@ -61,6 +61,8 @@ SCHEMA = {
         "connection_limit": "count",
         "workers": "count",
         "cache_ms": "cache_ms",
+        "reserved_sources": "optional_hosts",
+        "reserved_workers": "count",
     },
     "haproxy": {
         "minions": "names",
@@ -264,6 +266,11 @@ CHECKS = {
         None
         if isinstance(v, list) and all(isinstance(i, str) and _NAME.fullmatch(i) for i in v)
         else "a list of minion IDs"
+    ),
+    "optional_hosts": lambda v: (
+        None
+        if v is None or (isinstance(v, list) and all(isinstance(i, str) and _HOST.fullmatch(i) for i in v))
+        else "null or a list of host names or IP addresses"
     ),
     "milliseconds": lambda v: None if _whole(v, 100, 86_400_000) else "milliseconds, 100 to 86400000",
     "count": lambda v: None if _whole(v, 1, 100) else "a whole number from 1 to 100",

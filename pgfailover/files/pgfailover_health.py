@@ -28,8 +28,11 @@ The endpoint listens without authentication, so a flood of requests must not
 reach PostgreSQL: it connects as an unprivileged role (member of pg_monitor,
 with a connection limit), asks one question at a time and shares each answer
 for ``cache_ms`` milliseconds; at most ``workers`` requests are served at
-once (the others wait in the listen queue), a request may be ``8 KiB`` at
-most and must arrive within a second.
+once and a request that finds them all busy is closed at once (a flood drains
+instead of filling the listen queue), a request may be ``8 KiB`` at most and
+must arrive within a second. Requests from HAProxy's hosts
+(``reserved_sources``, names or addresses) are served by ``reserved_workers``
+of their own: a flood from anywhere else cannot delay HAProxy's checks.
 
     pgfailover_health.py /etc/pgfailover/health-<node>.json
 """
@@ -38,6 +41,7 @@ import http.server
 import io
 import json
 import logging
+import socket
 import struct
 import sys
 import threading
@@ -279,29 +283,55 @@ def handler_for(checks):
     return Handler
 
 
+def addresses_of(names):
+    """Every address the given host names or addresses resolve to (unresolvable ones are logged, skipped)."""
+    found = set()
+    for name in names:
+        try:
+            found.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError as exc:
+            log.warning(
+                "reserved source %s does not resolve (%s): its checks share the others' workers", name, exc
+            )
+    return frozenset(found)
+
+
 class BoundedServer(http.server.ThreadingHTTPServer):
-    """A threading server with at most ``workers`` requests in hand; the rest wait in the listen queue."""
+    """
+    A threading server that never makes a client wait behind others: at most
+    ``workers`` requests in hand, and one that finds them all busy is closed
+    at once, so the accept loop never blocks. Requests from
+    ``reserved_sources`` (addresses) have ``reserved_workers`` of their own.
+    """
 
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address, handler, workers):
+    def __init__(self, address, handler, workers, reserved_sources=frozenset(), reserved_workers=4):
         super().__init__(address, handler)
         self.slots = threading.BoundedSemaphore(workers)
+        self.reserved_slots = threading.BoundedSemaphore(reserved_workers)
+        self.reserved_sources = reserved_sources
+
+    def _lane(self, client_address):
+        return self.reserved_slots if client_address[0] in self.reserved_sources else self.slots
 
     def process_request(self, request, client_address):
-        self.slots.acquire()
+        lane = self._lane(client_address)
+        if not lane.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
         try:
             super().process_request(request, client_address)
         except Exception:
-            self.slots.release()
+            lane.release()
             raise
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self._lane(client_address).release()
 
 
 def main(argv):
@@ -309,7 +339,15 @@ def main(argv):
     with open(argv[1]) as config_file:
         config = json.load(config_file)
     address = (config["bind"], config["port"])
-    server = BoundedServer(address, handler_for(Checks(config)), config.get("workers", 16))
+    reserved = addresses_of(config.get("reserved_sources", []))
+    server = BoundedServer(
+        address,
+        handler_for(Checks(config)),
+        config.get("workers", 16),
+        reserved_sources=reserved,
+        reserved_workers=config.get("reserved_workers", 4),
+    )
+    log.info("node %s: own workers for %s", config["node"], ", ".join(sorted(reserved)) or "no source")
     log.info("node %s: listening on %s:%s", config["node"], config["bind"], config["port"])
     server.serve_forever()
 

@@ -54,6 +54,9 @@ pgfailover-health-init-program:
         pgport: {{ node.port }}
         dbuser: {{ health.dbuser }}
         workers: {{ health.workers }}
+        {#- HAProxy's hosts get workers of their own (a flood cannot delay its checks). #}
+        reserved_sources: {{ (health.reserved_sources if health.reserved_sources is not none else mapdata.haproxy.minions) | json }}
+        reserved_workers: {{ health.reserved_workers }}
         cache_ms: {{ health.cache_ms }}
         state_file: {{ mapdata.home }}/.local/share/pg_autoctl{{ node.pgdata }}/pg_autoctl.state
         replica_max_lag_bytes: {{ health.replica_max_lag_bytes }}

@@ -167,7 +167,13 @@ def served(health, tmp_path):
     config = {"node": "pg1", "state_file": keeper_file(health, tmp_path, "primary", "primary"), **LIMITS}
     checks = health.Checks({**config, "socket_dir": str(tmp_path), "pgport": 5432, "dbuser": "probe"})
     checks.postgres = types.SimpleNamespace(facts=lambda: facts())
-    server = health.BoundedServer(("127.0.0.1", 0), health.handler_for(checks), workers=2)
+    server = health.BoundedServer(
+        ("127.0.0.1", 0),
+        health.handler_for(checks),
+        workers=2,
+        reserved_sources=frozenset({RESERVED_SOURCE}),
+        reserved_workers=1,
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -177,8 +183,15 @@ def served(health, tmp_path):
         server.server_close()
 
 
-def raw_request(port, payload, timeout=5):
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+# HAProxy's host in these tests: another loopback address, as the source of its connections.
+RESERVED_SOURCE = "127.0.0.2"
+PRIMARY = b"GET /primary HTTP/1.0\r\n\r\n"
+
+
+def raw_request(port, payload, timeout=5, source="127.0.0.1"):
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=timeout, source_address=(source, 0)
+    ) as connection:
         connection.sendall(payload)
         connection.shutdown(socket.SHUT_WR)
         chunks = []
@@ -192,12 +205,52 @@ def test_the_server_answers_refuses_oversized_requests_and_drops_stalled_clients
     huge = b"GET /primary HTTP/1.0\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n"
     answer = raw_request(served, huge)
     assert not answer.startswith(b"HTTP/1.0 200"), answer[:200]
-    # Two workers held by clients that never send a request are freed by the request timeout.
+
+
+def test_busy_workers_close_new_requests_at_once_but_haproxys_hosts_have_their_own(served):
+    """
+    Two clients that never send a request hold both workers: another client
+    is closed at once (it does not wait in the listen queue, so a flood
+    drains), HAProxy's host is answered at once by its own worker, and the
+    request timeout frees the two workers.
+    """
     idle = [socket.create_connection(("127.0.0.1", served)) for _ in range(2)]
-    started = time.monotonic()
     try:
-        assert raw_request(served, b"GET /primary HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+        time.sleep(0.2)  # both accepted and waiting for a request
+        started = time.monotonic()
+        assert raw_request(served, PRIMARY) == b""
+        assert raw_request(served, PRIMARY, source=RESERVED_SOURCE).startswith(b"HTTP/1.0 200")
+        assert time.monotonic() - started < 0.5
+        time.sleep(1.5)  # the request timeout (1 s) has freed them
+        assert raw_request(served, PRIMARY).startswith(b"HTTP/1.0 200")
     finally:
         for connection in idle:
             connection.close()
-    assert time.monotonic() - started < 3
+
+
+def test_haproxys_checks_are_answered_promptly_through_a_flood(served):
+    stop, answers, flood_answers = threading.Event(), [], []
+
+    def flood():
+        while not stop.is_set():
+            try:
+                flood_answers.append(raw_request(served, PRIMARY, timeout=2)[:12])
+            except OSError:
+                flood_answers.append(b"error")
+
+    clients = [threading.Thread(target=flood, daemon=True) for _ in range(50)]
+    for client in clients:
+        client.start()
+    try:
+        for _ in range(20):
+            started = time.monotonic()
+            answer = raw_request(served, PRIMARY, timeout=2, source=RESERVED_SOURCE)
+            answers.append((answer[:12], time.monotonic() - started))
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(5)
+    assert {answer for answer, _ in answers} == {b"HTTP/1.0 200"}, answers
+    assert max(seconds for _, seconds in answers) < 0.5, answers
+    assert b"" in flood_answers  # the flood was turned away, not queued

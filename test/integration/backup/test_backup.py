@@ -5,7 +5,8 @@ a monitor, three nodes and a dedicated repository host built by the formula
 every test here, in order. Refusals first, then the build and its re-run,
 backups, a restore to a time after a DROP TABLE, the lost monitor rebuilt
 from the restored nodes, archiving through a switchover and a killed primary
-with a restore to a restore point on the new timeline, retention, and clean.
+with a restore to a time on the new timeline, a restore to a restore point,
+retention, and clean.
 """
 
 import datetime
@@ -233,18 +234,39 @@ def test_archiving_follows_a_switchover_and_a_killed_primary(lab, cluster, kille
         assert promoted not in (switched, None), cluster.history()
         writer.wait_for_commits(50)
         assert lab.salt(promoted, "pgfailover_backup.check")[promoted] is True
-        acknowledged_before_point = list(writer.acknowledged)  # the writer goes on meanwhile
-        point = lab.salt(promoted, "pgfailover.restore_point", "after-failover")[promoted]
+        acknowledged_before_target = list(writer.acknowledged)  # the writer goes on meanwhile
+        target = server_time(lab, promoted) + "+00"
         writer.wait_for_commits(20)
     record("archive across failover", writer, since, cluster)
     lab.start(switched)
     cluster.converged(timeout=300)
 
-    cluster.orchestrate_ok("pgfailover.orch.restore", {"restore": {"target_name": point["name"]}})
+    cluster.orchestrate_ok("pgfailover.orch.restore", {"restore": {"target_time": target}})
     cluster.converged()
     present = present_ids(lab, cluster.primary(), "writes_archive_failover")
-    lost = sorted(set(acknowledged_before_point) - present)
+    lost = sorted(set(acknowledged_before_target) - present)
     assert not lost, f"rows of the new timeline lost: {lost[:10]}"
+
+
+def test_a_restore_point_brings_the_formation_back_to_it(lab, cluster):
+    primary = cluster.primary()
+    before = cluster.writer("restore_point")
+    with before:
+        before.wait_for_commits(50)
+    point = lab.salt(primary, "pgfailover.restore_point", "before-migration")[primary]
+    assert point["name"] == "before-migration" and point["lsn"].count("/") == 1, point
+    secondary = next(name for name in cluster.secondaries() if name != primary)
+    refused = lab.salt(secondary, "pgfailover.restore_point", "elsewhere", check=False)[secondary]
+    assert "is a secondary: create the restore point on the primary" in str(refused), refused
+    after = cluster.writer("restore_point")
+    after.first_id = 1_000_000
+    with after:
+        after.wait_for_commits(50)
+
+    cluster.orchestrate_ok("pgfailover.orch.restore", {"restore": {"target_name": "before-migration"}})
+    cluster.converged()
+    present = present_ids(lab, cluster.primary(), "writes_restore_point")
+    assert set(before.acknowledged) <= present and not present & set(after.acknowledged)
 
 
 def test_the_oldest_full_backup_expires_after_one_more_than_the_retention(lab, cluster):
