@@ -225,7 +225,7 @@ def test_a_flood_of_health_checks_leaves_postgresql_serving_and_haproxy_recovers
         f"({len(sessions)} samples); application connections to the primary meanwhile: {app_connections}; "
         f"through HAProxy: {dict(through_proxy)}"
     )
-    assert result.get("200", 0) > 500, result  # the primary answered, and kept answering
+    assert result.get("200", 0) > 100, result  # answered all along (the excess is closed at once)
     assert max(sessions) <= 1, sessions  # one question at a time, as the limited role
     assert app_connections >= 3
     assert through_proxy["connected"] >= 3 and not through_proxy["failed"], through_proxy
