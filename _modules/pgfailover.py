@@ -1096,6 +1096,64 @@ def create_postgres(
     return True
 
 
+def enable_ssl(ssl, ssl_mode=None, timeout=60, **kwargs):
+    """
+    Change the local instance's SSL setup online with ``pg_autoctl enable
+    ssl``: its certificates (``ssl``: ``self-signed`` or ``ca_file``,
+    ``server_cert``, ``server_key``) and the ``ssl_mode`` it connects to the
+    others with. Returns once PostgreSQL serves them and, on a standby,
+    replication uses that sslmode (the running service applies the change on
+    its reload), within ``timeout`` seconds. Turning SSL off is refused:
+    pg_autoctl's own pg_hba.conf rules stay ``hostssl``. For a whole
+    formation, ``salt-run state.orchestrate pgfailover.orch.ssl`` runs this on
+    every instance in an order that refuses no connection.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.enable_ssl self-signed ssl_mode=require pgdata=/var/lib/postgresql/pgaf/monitor
+        salt pg1 pgfailover.enable_ssl \\
+            '{ca_file: /etc/pgf/ca.crt, server_cert: /etc/pgf/pg1.crt, server_key: /etc/pgf/pg1.key}'
+    """
+    conn = _connection(kwargs)
+    if ssl == "none":
+        raise SaltInvocationError(
+            "ssl=none: SSL is not turned off online; pg_autoctl's own pg_hba.conf rules are hostssl and "
+            "stay so, and its connections would be refused"
+        )
+    _run(conn, ["enable", "ssl", *_pgdata(conn), *_ssl_args(ssl, ssl_mode)])
+    wanted = config_get(**_connection_options(conn))["ssl"]
+    deadline = time.monotonic() + _check_int("timeout", timeout, 0, 3600)
+    while True:
+        served = _once_postgres_answers(lambda: _ssl_served(conn, wanted), kwargs)
+        if not served:
+            return {"ssl": "on", "cert_file": wanted["cert_file"], "sslmode": wanted["sslmode"]}
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(
+                f"pg_autoctl enable ssl succeeded but after {timeout} s {served}: is the instance's "
+                "pg_autoctl service running?"
+            )
+        time.sleep(0.5)
+
+
+def _ssl_served(conn, wanted):
+    """What the local PostgreSQL does not serve yet of the ``[ssl]`` configuration ``wanted``, or ''."""
+    # primary_conninfo is only searched, never printed: it may hold a password.
+    sslmode = "sslmode=" + wanted["sslmode"]
+    ssl, cert_file, replication = _sql_value(
+        conn,
+        "SELECT current_setting('ssl') || '|' || current_setting('ssl_cert_file') || '|' || "
+        "(NOT pg_is_in_recovery() OR current_setting('primary_conninfo') = '' "
+        f"OR strpos(current_setting('primary_conninfo'), {_literal(sslmode)}) > 0);",
+    ).split("|", 2)
+    if ssl != "on" or cert_file != wanted["cert_file"]:
+        return f"PostgreSQL serves ssl={ssl} ssl_cert_file={cert_file!r}, not {wanted['cert_file']!r}"
+    if replication != "true":
+        return f"replication does not use {sslmode} yet"
+    return ""
+
+
 # Used with fullmatch only: "$" would accept a trailing newline.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9:]([A-Za-z0-9.:-]{0,252})")

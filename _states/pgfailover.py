@@ -111,8 +111,9 @@ def _describe_mismatches(what, mismatches):
     )
     if "ssl" in mismatches:
         described += (
-            ". SSL of a running formation changes with pg_autoctl enable ssl (or disable ssl) on the monitor "
-            "and on every node, then a rolling restart; see the security docs"
+            ". SSL of a running formation changes online with salt-run state.orchestrate pgfailover.orch.ssl "
+            "(pgfailover.enable_ssl on every instance, in an order that refuses no connection); SSL is not "
+            "turned off online"
         )
     return described
 

@@ -142,7 +142,7 @@ def test_node_present_refuses_what_it_cannot_change_instead_of_reporting_success
     assert ret.result is False and ret.changes == {}, ret.comment
     assert named in ret.comment, ret.comment
     if "ssl" in change:
-        assert "pg_autoctl enable ssl" in ret.comment
+        assert "pgfailover.orch.ssl" in ret.comment
 
 
 def test_ready_to_join_an_existing_node_waits_for_nothing(states, node3):

@@ -9,93 +9,34 @@ CA or asking for another host name is refused; a re-run changes nothing.
 """
 
 import os
-import socket
-import ssl
-import struct
-import subprocess
 import time
 
 import psycopg
 import pytest
-from cryptography import x509
 
 from helpers.bad_pillars import good
 from helpers.cluster import APP_PASSWORD, DBNAME, Cluster, record
 from helpers.local_cluster import BINDIR
+from helpers.tls import (
+    TLS_DIR,
+    install_host_files,
+    make_ca,
+    make_host_certificate,
+    put,
+    serial_of,
+    served_serial,
+    ssl_pillar,
+)
 from lab.session import orchestrate_changes, orchestrate_failures
 
 HOSTS = ("mon", "pg1", "pg2")
 PROXY_HOST, READ_WRITE = "mon", 5000  # HAProxy on the monitor's host
 HAPROXY = {"minions": [PROXY_HOST]}
-TLS_DIR = "/etc/pgfailover-tls"
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_ca(directory, name):
-    openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
-        "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=directory,
-    )  # fmt: skip
-
-
-def make_host_certificate(directory, ca, host, address, name=None, also=()):
-    """
-    A key and a certificate for ``host`` in NAME.key / NAME.crt: its name and
-    address as SANs, and ``also`` ((name, address) pairs: HAProxy's, whose
-    clients verify the name they connect to).
-    """
-    name = name or host
-    names = [(host, address), *also]
-    with open(os.path.join(directory, f"{name}.ext"), "w") as f:
-        f.write("subjectAltName = " + ", ".join(f"DNS:{n}, IP:{a}" for n, a in names) + "\n")
-    openssl(
-        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory,
-    )  # fmt: skip
-    openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-        "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=directory,
-    )  # fmt: skip
 
 
 def proxied(lab, host):
     """The name and address clients use through HAProxy, for a node's certificate."""
     return () if host == PROXY_HOST else ((PROXY_HOST, lab.address(PROXY_HOST)),)
-
-
-def install_host_files(lab, directory, host, name):
-    """NAME.crt and NAME.key as the host's server certificate and key, where the pillar says."""
-    with open(os.path.join(directory, f"{name}.crt")) as f:
-        put(lab, host, f"{TLS_DIR}/server.crt", f.read())
-    with open(os.path.join(directory, f"{name}.key")) as f:
-        put(lab, host, f"{TLS_DIR}/server.key", f.read(), owner="postgres", mode="0600")
-
-
-def serial_of(directory, name):
-    with open(os.path.join(directory, f"{name}.crt"), "rb") as f:
-        return x509.load_pem_x509_certificate(f.read()).serial_number
-
-
-def served_serial(address, port):
-    """The serial number of the certificate a PostgreSQL server presents (SSLRequest, then TLS)."""
-    with socket.create_connection((address, port), timeout=10) as sock:
-        sock.sendall(struct.pack("!ii", 8, 80877103))
-        assert sock.recv(1) == b"S"
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # only read here; verification is tested with libpq above
-        with context.wrap_socket(sock) as tls_socket:
-            return x509.load_der_x509_certificate(tls_socket.getpeercert(binary_form=True)).serial_number
-
-
-def put(lab, host, path, content, owner="root", mode="0644"):
-    script = (
-        f"install -d -m 0755 {TLS_DIR}; umask 077; cat > {path}; chown {owner} {path}; chmod {mode} {path}"
-    )
-    lab.run(host, "sh", "-c", script, input=content)
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +45,6 @@ def tls(tmp_path_factory):
     make_ca(directory, "lab-ca")
     make_ca(directory, "other-ca")
     return directory
-
-
-def ssl_pillar(ca="ca.crt"):
-    files = {"ca_file": f"{TLS_DIR}/{ca}", "server_cert": f"{TLS_DIR}/server.crt"}
-    return {"mode": "ca", **files, "server_key": f"{TLS_DIR}/server.key"}
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +215,27 @@ def test_rotated_passwords_take_effect_in_order_while_writes_go_on(lab, cluster,
         time.sleep(0.5)
     table = cluster.converged()
     assert {name: node["health"] for name, node in table.items()} == {name: 1 for name in cluster.nodes}
+
+
+@pytest.mark.parametrize(
+    ("ssl", "named"),
+    [
+        ({"mode": "none"}, "pillar key pgfailover:ssl:mode is none but the formation uses SSL"),
+        ({"mode": "self-signed"}, "pillar key pgfailover:ssl:mode is self-signed but the formation verifies"),
+    ],
+    ids=["none", "self-signed"],
+)
+def test_what_ssl_cannot_change_online_is_refused_naming_the_pillar_key_before_any_change(
+    lab, cluster, ssl, named
+):
+    """From a CA, neither SSL off nor self-signed certificates: orch.ssl refuses, nothing changes."""
+    cluster.install_pillar(ssl=ssl, number_sync_standbys=0, haproxy=HAPROXY, passwords=ROTATED)
+    try:
+        result = cluster.orchestrate("pgfailover.orch.ssl")
+    finally:
+        cluster.install_pillar(ssl=ssl_pillar(), number_sync_standbys=0, haproxy=HAPROXY, passwords=ROTATED)
+    assert result.get("retcode") != 0
+    assert named in orchestrate_failures(result)
+    for node in cluster.nodes:
+        config = lab.salt(node, "pgfailover.config_get")[node]
+        assert config["ssl"]["sslmode"] == "verify-full" and config["ssl"]["ca_file"], config["ssl"]

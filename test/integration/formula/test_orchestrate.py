@@ -12,7 +12,19 @@ import time
 import pytest
 import yaml
 
+from helpers.cluster import record
 from helpers.cmdlines import CommandLines
+from helpers.local_cluster import BINDIR
+from helpers.tls import (
+    install_host_files,
+    make_ca,
+    make_host_certificate,
+    put,
+    serial_of,
+    served_serial,
+    ssl_pillar,
+)
+from helpers.writer import Writer, client_uri
 from lab.paths import MASTER
 from lab.session import SaltError, orchestrate_changes, orchestrate_failures
 
@@ -183,6 +195,52 @@ def test_highstate_and_its_prediction_report_no_changes(lab, cluster):
             changed = {sid: s["changes"] for sid, s in states.items() if s.get("changes")}
             failed = {sid: s["comment"] for sid, s in states.items() if s.get("result") is False}
             assert (changed, failed) == ({}, {}), minion
+
+
+def test_ssl_moves_online_from_self_signed_to_an_own_ca_while_writes_go_on(lab, cluster, tmp_path):
+    """
+    The pillar's ssl changed to mode ca once each host has its files: one
+    pgfailover.orch.ssl and no restart; every instance then serves its
+    CA-signed certificate, the keepers and replication verify (verify-full),
+    the writer loses no acknowledged row, and a re-run changes nothing.
+    """
+    make_ca(str(tmp_path), "lab-ca")
+    for host in HOSTS:
+        make_host_certificate(str(tmp_path), "lab-ca", host, lab.address(host))
+        with open(tmp_path / "lab-ca.crt") as f:
+            put(lab, host, ssl_pillar()["ca_file"], f.read())
+        install_host_files(lab, str(tmp_path), host, host)
+    with open(PILLAR) as f:
+        data = yaml.safe_load(f)
+    data["pgfailover"]["ssl"] = ssl_pillar()
+    pillar = tmp_path / "lab_cluster.sls"
+    pillar.write_text(yaml.safe_dump(data))
+    uri = client_uri(lab.salt_call("mon", "pgfailover.uri")["local"]["formation"], lab.address, "app")
+    assert "sslmode=require" in uri
+    with Writer(uri, APP_PASSWORD, table="writes_ssl_to_ca") as writer:
+        since = time.monotonic()
+        lab.pillar(str(pillar))
+        result = lab.salt_run("state.orchestrate", "pgfailover.orch.ssl", check=False)
+        assert result and result.get("retcode", 1) == 0, orchestrate_failures(result)
+        writer.wait_for_commits(20)
+    record("ssl change to an own CA", writer, since)
+    for host in HOSTS:
+        port = 5431 if host == "mon" else 5432
+        assert served_serial(lab.address(host), port) == serial_of(str(tmp_path), host), host
+    for node in ("pg1", "pg2", "pg3"):
+        config = lab.salt_call(node, "pgfailover.config_get")["local"]
+        assert config["ssl"]["sslmode"] == "verify-full", config["ssl"]
+        assert "sslmode=verify-full" in config["pg_autoctl"]["monitor"]
+    nodes = state_table(lab)
+    for name in (n for n, node in nodes.items() if node["current_group_state"] == "secondary"):
+        conninfo = lab.run(
+            name, "runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-XAt", "-d", "postgres",
+            "-c", "SELECT conninfo FROM pg_stat_wal_receiver",
+        ).stdout  # fmt: skip
+        assert "sslmode=verify-full" in conninfo, (name, conninfo)
+    again = lab.salt_run("state.orchestrate", "pgfailover.orch.ssl", check=False)
+    assert again and again.get("retcode", 1) == 0, orchestrate_failures(again)
+    assert orchestrate_changes(again) == []
 
 
 def test_a_rebooted_secondary_comes_back_by_itself(lab, cluster):
