@@ -64,8 +64,11 @@ class Writer:
         return self
 
     def stop(self):
+        """Stop writing; fail if the thread is still committing (its rows would escape the checks)."""
         self._stop.set()
         self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            raise AssertionError(f"{self.table}: the writer thread did not stop within 30 s")
 
     def __enter__(self):
         return self.start()
@@ -90,8 +93,9 @@ class Writer:
                 time.sleep(0.1)
                 continue
             now = time.monotonic()
-            self.acknowledged.append(row_id)
+            # Who acknowledged it first: missing() reads `acknowledged` from another thread.
             self.acked_by[row_id] = (now, conn.info.hostaddr or conn.info.host)
+            self.acknowledged.append(row_id)
             self.attempts.append((now, True, None))
             time.sleep(self.pause)
         if conn is not None:
@@ -137,10 +141,21 @@ class Writer:
         return lines
 
     def missing(self, conninfo=None):
-        """Acknowledged ids that are not in the table now (read through ``conninfo``)."""
+        """
+        Acknowledged ids that are not in the table now (read through
+        ``conninfo``). The acknowledged ids are taken before the read: a row
+        the writer commits while the SELECT runs is not in its snapshot, and
+        taking them after reported such rows as lost.
+        """
+        acknowledged = set(self.acknowledged)
+        present = self.read_ids(conninfo)
+        return sorted(acknowledged - present)
+
+    def read_ids(self, conninfo=None):
+        """The ids in the table now; ``checked_on`` becomes the address of the server read."""
         with psycopg.connect(
             conninfo or self.conninfo, password=self.password, autocommit=True, **CONNECT_OPTIONS
         ) as conn:
             present = {row[0] for row in conn.execute(f"SELECT id FROM {self.table}")}
             self.checked_on = conn.info.hostaddr or conn.info.host
-        return sorted(set(self.acknowledged) - present)
+        return present
