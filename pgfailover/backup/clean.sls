@@ -12,6 +12,12 @@
 {%- set ssh_dir = mapdata.home ~ '/.ssh' %}
 
 {%- if backup.enabled and (mapdata.local_nodes or mapdata.is_backup_repository) %}
+{%-   if not (mapdata.is_monitor or mapdata.local_nodes or mapdata.is_haproxy) %}
+
+{#- The repository's host alone: the package source it got goes too. #}
+include:
+  - {{ tplroot }}.package.source_clean
+{%-   endif %}
 {%-   if mapdata.is_backup_repository %}
 {%-     for kind in ['full', 'diff'] %}
 

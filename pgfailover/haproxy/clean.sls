@@ -6,6 +6,12 @@
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 
 {%- if mapdata.is_haproxy %}
+{%-   if not (mapdata.is_monitor or mapdata.local_nodes or mapdata.is_backup_repository) %}
+
+{#- HAProxy's host alone: the package source it got goes too. #}
+include:
+  - {{ tplroot }}.package.source_clean
+{%-   endif %}
 
 pgfailover-haproxy-clean-service:
   service.dead:

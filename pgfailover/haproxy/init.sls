@@ -9,9 +9,16 @@
 
 {%- if mapdata.is_haproxy %}
 
+{#- A host of its own gets its packages from the same source as the others
+    (a site whose hosts only see the pillar's repository). #}
+include:
+  - {{ tplroot }}.package.source
+
 pgfailover-haproxy-init-package:
   pkg.installed:
     - name: {{ mapdata.haproxy_package }}
+    - require:
+      - sls: {{ tplroot }}.package.source
 
 pgfailover-haproxy-init-config:
   file.managed:

@@ -221,6 +221,17 @@ def test_haproxy_hosts_get_haproxy_only_and_nodes_get_health_endpoints(tmp_path)
     proxy = show_sls(tmp_path, "app1", pillar, DEBIAN)
     assert "pgfailover-haproxy-init-config" in proxy
     assert "pgfailover-package-install-packages" not in proxy  # no PostgreSQL on a proxy-only host
+    # ...but the pillar's package source: a site's hosts may see no other (the chaos lab's proxy host).
+    assert {"sls": "pgfailover.package.source"} in args_of(proxy, "pgfailover-haproxy-init-package")[
+        "require"
+    ]
+    assert "pgfailover-package-source-no-main-cluster" in proxy
+    cleaned = show_sls(tmp_path, "app1", pillar, DEBIAN, sls="pgfailover.haproxy.clean")
+    assert "pgfailover-package-source-clean-files" in cleaned
+    on_a_node = {"pgfailover": {**HAPROXY_CLUSTER, "haproxy": {"minions": ["pg1"], "read_write_port": 6432}}}
+    shared = show_sls(tmp_path, "pg1", on_a_node, DEBIAN, sls="pgfailover.haproxy.clean")
+    assert "pgfailover-haproxy-clean-service" in shared
+    assert "pgfailover-package-source-clean-files" not in shared  # package.clean's business there
     context = args_of(proxy, "pgfailover-haproxy-init-config")["context"]
     assert context["haproxy"]["read_write_port"] == 6432 and context["haproxy"]["read_only_port"] == 5001
     assert [(n["name"], n["health_port"]) for n in context["nodes"]] == [("pg1", 8008), ("pg2", 8008)]
