@@ -7,7 +7,8 @@
 # the primary first, then the secondaries; PostgreSQL keeps serving all along.
 # Which node is primary is read from each node's own state file, so this works
 # with the old monitor dead. Refused up front unless exactly one node reports
-# itself primary.
+# itself primary. The nodes then get the pillar's candidate priorities and
+# replication quorum back (the new monitor registers them with its defaults).
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, everyone, refuse with context %}
@@ -89,3 +90,17 @@
     - failhard: True
     - require:
       - salt: {{ previous.step }}
+{#- Re-registered nodes get the monitor's defaults (candidate priority 50,
+    in the replication quorum), whatever they had before (pg_auto_failover
+    issue #1049): the node states bring back the pillar's. #}
+{%- set node_minions = mapdata.nodes | map(attribute='minion') | unique | list %}
+
+{{ prefix }}-node-properties:
+  salt.state:
+    - tgt: {{ node_minions | join(',') }}
+    - tgt_type: list
+    - sls:
+      - {{ tplroot }}.node
+    - failhard: True
+    - require:
+      - salt: {{ prefix }}-formation

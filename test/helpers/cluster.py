@@ -33,12 +33,14 @@ class Cluster:
         self.monitor = "mon"
         self.nodes = ["pg1", "pg2", "pg3"]
 
-    def install_pillar(self, nodes=None, monitor=None, **overrides):
+    def install_pillar(self, nodes=None, monitor=None, node_options=None, **overrides):
+        """The lab pillar with these nodes (``node_options``: more keys per node name) and overrides."""
         with open(PILLAR) as f:
             data = yaml.safe_load(f)
         nodes = self.nodes if nodes is None else nodes
         data["pgfailover"].update(overrides)
-        data["pgfailover"]["nodes"] = [{"name": name} for name in nodes]
+        options = node_options or {}
+        data["pgfailover"]["nodes"] = [{"name": name, **options.get(name, {})} for name in nodes]
         data["pgfailover"]["monitor"]["minion"] = monitor or self.monitor
         path = os.path.join(self.workdir, "lab_cluster.sls")
         with open(path, "w") as f:

@@ -370,7 +370,9 @@ def test_replace_monitor_online_while_writes_go_on(lab, cluster):
     lab.kill("mon")  # the old monitor is lost
     lab.up("mon2")
     cluster.monitor = "mon2"
-    cluster.install_pillar()
+    # Not the monitor's defaults: the new monitor must end up with the pillar's.
+    priorities = dict(zip(cluster.nodes, (90, 30, 10), strict=False))
+    cluster.install_pillar(node_options={name: {"candidate_priority": p} for name, p in priorities.items()})
     # The old monitor is gone, so the formation URI comes from the pillar's nodes.
     hosts = ",".join(f"{lab.address(name)}:5432" for name in cluster.nodes)
     uri = f"postgresql://app@{hosts}/appdb?target_session_attrs=read-write&sslmode=require"
@@ -385,6 +387,9 @@ def test_replace_monitor_online_while_writes_go_on(lab, cluster):
     record("replace_monitor", writer, since)
     for name in cluster.nodes:
         assert "mon2:5431" in lab.salt(name, "pgfailover.config_get", "pg_autoctl.monitor")[name]
+    # Failed before the fix: every node came back with candidate priority 50 (pg_auto_failover #1049).
+    assert {name: node["candidate_priority"] for name, node in table.items()} == priorities
+    assert {node["replication_quorum"] for node in table.values()} == {True}
 
 
 def test_upgrade_restarts_monitor_then_nodes_and_checks_versions(lab, cluster):
