@@ -4,7 +4,7 @@ VENV := .venv
 WHEELS := /var/cache/pgfailover/wheels
 PYTEST := PYTHONPATH=test $(VENV)/bin/pytest
 
-.PHONY: deps venv lint test test-quick unit functional integration demo bench lab-down clean
+.PHONY: deps venv lint test test-quick unit functional integration demo bench chaos lab-down clean
 
 deps:
 	bin/install-deps
@@ -49,6 +49,13 @@ demo: venv
 
 bench: venv
 	$(VENV)/bin/python bin/bench.py
+
+# The chaos campaign (docs/reliability/): SEED and FAULTS as wanted; long (about a
+# minute per fault). CI runs a short seeded one among the lab tests.
+SEED ?= 1
+FAULTS ?= 60
+chaos: venv
+	bin/chaos --seed $(SEED) --faults $(FAULTS)
 
 lab-down: venv
 	bin/lab down

@@ -14,5 +14,10 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
-def pytest_sessionstart(session):
+def interrupt_on_sigterm():
+    """From now on SIGTERM raises KeyboardInterrupt (for scripts: bin/chaos)."""
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_sessionstart(session):
+    interrupt_on_sigterm()

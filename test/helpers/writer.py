@@ -128,6 +128,18 @@ class Writer:
         times = before + [at for at in acks if at >= since] + [time.monotonic()]
         return max(b - a for a, b in itertools.pairwise(times))
 
+    def longest_wait(self, since=0.0):
+        """
+        The longest time without an acknowledged commit after ``since``
+        (monotonic), counted from the last commit before it, up to now: unlike
+        downtime(), it also counts commits that hung without failing (a
+        synchronous commit with no standby to confirm it).
+        """
+        acks = sorted(at for at, _ in list(self.acked_by.values()))
+        before = [at for at in acks if at < since][-1:] or [since]
+        times = before + [at for at in acks if at >= since] + [time.monotonic()]
+        return max(b - a for a, b in itertools.pairwise(times))
+
     def errors(self, since=0.0):
         """The distinct error messages of failed attempts after ``since``."""
         return sorted({error for at, ok, error in self.attempts if not ok and at >= since})

@@ -222,6 +222,35 @@ def _mount_disk(name, base):
     return root
 
 
+# A host given a data disk has its data root there (see give_data_disk).
+DATA_ROOT = "/var/lib/postgresql/pgaf"
+
+
+def give_data_disk(name, megabytes):
+    """
+    Before the host first boots: its data root (DATA_ROOT) on a disk of its
+    own, a tmpfs of ``megabytes`` mounted here and bound into the host, which
+    can be filled up (ENOSPC) without touching this machine's disk. It keeps
+    its content across power cuts of the host, as a disk would; `remove`
+    unmounts it.
+    """
+    os.makedirs(host_dir(name), exist_ok=True)
+    with open(os.path.join(host_dir(name), "data-disk-mb"), "w") as f:
+        f.write(str(int(megabytes)))
+
+
+def _mount_data_disk(name):
+    """The nspawn options that bind the host's data disk, mounted first ([] without one)."""
+    size = _read(os.path.join(host_dir(name), "data-disk-mb"))
+    if not size:
+        return []
+    disk = os.path.join(host_dir(name), "data")
+    os.makedirs(disk, exist_ok=True)
+    if not _mounted(disk):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m,mode=0755", "tmpfs", disk], check=True)
+    return [f"--bind={disk}:{DATA_ROOT}"]
+
+
 def _write(root, path, text, mode=0o644):
     full = os.path.join(root, path.lstrip("/"))
     os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -273,6 +302,7 @@ def boot(name, log=print):
     repo = image.build_repo(log)
     network.ensure_bridge()
     root = _mount_disk(name, base)
+    data_disk = _mount_data_disk(name)
     _configure_host(name, root)
     write_hosts_files()
     console = open(os.path.join(host_dir(name), "console.log"), "ab")  # noqa: SIM115 - handed to nspawn
@@ -280,7 +310,7 @@ def boot(name, log=print):
         [
             "systemd-nspawn", "-D", root, "--boot", "--register=no", "--keep-unit",
             "-M", name, "--hostname", name, f"--network-bridge={BRIDGE}",
-            f"--bind-ro={repo}:{APT_REPO_MOUNT}", "--console=passive",
+            f"--bind-ro={repo}:{APT_REPO_MOUNT}", "--console=passive", *data_disk,
         ],
         stdin=subprocess.DEVNULL,
         stdout=console,
@@ -352,7 +382,8 @@ def remove(*names):
 
 
 def _remove_disk(name):
-    root = os.path.join(host_dir(name), "root")
-    if _mounted(root):
-        subprocess.run(["umount", root], check=True)
+    for disk in ("data", "root"):
+        path = os.path.join(host_dir(name), disk)
+        if _mounted(path):
+            subprocess.run(["umount", path], check=True)
     subprocess.run(["rm", "-rf", "--one-file-system", host_dir(name)], check=True)

@@ -5,6 +5,7 @@ that does not stop fails instead of escaping the check.
 """
 
 import threading
+import time
 
 import pytest
 
@@ -51,3 +52,15 @@ def test_stop_fails_when_the_writer_thread_is_still_committing(monkeypatch):
     with pytest.raises(AssertionError, match="did not stop"):
         writer.stop()
     blocked.set()
+
+
+def test_the_longest_wait_counts_commits_that_hung_without_failing():
+    """downtime() is 0.0 without a failed attempt; a commit waiting for a standby only hangs."""
+    writer = Writer("host=unused", None, table="t")
+    now = time.monotonic()
+    for row, ago in enumerate((10.0, 9.0, 1.0), 1):
+        writer.acked_by[row] = (now - ago, "127.0.0.1")
+        writer.acknowledged.append(row)
+        writer.attempts.append((now - ago, True, None))
+    assert writer.downtime(since=now - 9.5) == 0.0
+    assert 7.9 < writer.longest_wait(since=now - 9.5) < 8.1
