@@ -4,7 +4,7 @@ its JSON, Markdown report and chart.
 
     bin/chaos [--seed 1] [--faults 60] [--json docs/reliability/results.json]
               [--kinds kill-primary,switchover,...] [--max-minutes 150]
-              [--profile fast] [--report-only]
+              [--profile fast] [--keeper-debug] [--stall-journals DIR] [--report-only]
 
 Builds the lab (monitor mon; nodes pg1, pg2, pg3, each with a 2 GiB data disk
 of its own that a fault can fill; HAProxy on host proxy) with the formula,
@@ -48,6 +48,24 @@ def build(lab, profile, workdir, log):
     return cluster
 
 
+# A drop-in for a node's unit: pg_autoctl run at debug level (-vv), for reading a stall.
+DEBUG_DROP_IN = "[Service]\nExecStart=\nExecStart=/usr/bin/pg_autoctl run -vv --pgdata {pgdata}\n"
+
+
+def keepers_at_debug_level(cluster):
+    """Every node's unit runs pg_autoctl run -vv, restarted one at a time, converged after each."""
+    for node in cluster.nodes:
+        unit = f"pgautofailover-node-{node}"
+        directory = f"/etc/systemd/system/{unit}.service.d"
+        content = DEBUG_DROP_IN.format(pgdata=f"{hosts.DATA_ROOT}/{node}")
+        cluster.lab.run(
+            node, "sh", "-c", f"mkdir -p {directory} && cat > {directory}/debug.conf", input=content
+        )
+        cluster.lab.run(node, "systemctl", "daemon-reload")
+        cluster.lab.run(node, "systemctl", "restart", unit)
+        cluster.converged()
+
+
 def machine():
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
     return f"{os.cpu_count()} cores, {memory} GiB, {platform.platform()}"
@@ -64,12 +82,16 @@ def main(argv=None):
     parser.add_argument("--max-minutes", type=float, default=150.0)
     parser.add_argument("--profile", default="fast", help="the pillar's failover profile")
     parser.add_argument("--report-only", action="store_true", help="redraw the report from --json")
+    parser.add_argument("--keeper-debug", action="store_true", help="keepers run pg_autoctl run -vv (debug)")
+    parser.add_argument(
+        "--stall-journals", help="directory for the keepers' journals of faults with a 10 s stall"
+    )
     args = parser.parse_args(argv)
     command = "bin/chaos " + " ".join(argv if argv is not None else sys.argv[1:])
     directory = os.path.dirname(os.path.abspath(args.json))
     if args.report_only:
         with open(args.json) as f:
-            report.write(json.load(f), directory, command)
+            report.write(json.load(f), args.json, command)
         return 0
     kinds = args.kinds.split(",") if args.kinds else None
     unknown = sorted(set(kinds or ()) - set(faults.KINDS))
@@ -81,9 +103,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="pgfailover-chaos-") as workdir:
         try:
             cluster = build(lab, args.profile, workdir, print)
-            result = campaign.Campaign(cluster, PROXY_HOST).run(
-                args.seed, args.faults, kinds, args.max_minutes
-            )
+            if args.keeper_debug:
+                keepers_at_debug_level(cluster)
+            chaos = campaign.Campaign(cluster, PROXY_HOST, stall_journals=args.stall_journals)
+            result = chaos.run(args.seed, args.faults, kinds, args.max_minutes)
         finally:
             lab.down()
     result.update(
@@ -95,7 +118,7 @@ def main(argv=None):
     )
     os.makedirs(directory, exist_ok=True)
     campaign.write_json(result, args.json)
-    report.write(result, directory, command)
+    report.write(result, args.json, command)
     total = report.totals(result)
     print(f"chaos: {json.dumps(total)}; report in {directory}")
     return (

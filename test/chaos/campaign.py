@@ -12,6 +12,7 @@ writes. Same seed, same sequence of faults and targets.
 """
 
 import json
+import os
 import random
 import time
 import traceback
@@ -39,8 +40,9 @@ def draw(seed, count, kinds=None):
 class Campaign:
     """Runs the faults on the cluster (helpers.cluster.Cluster) with HAProxy on ``proxy_host``."""
 
-    def __init__(self, cluster, proxy_host, log=print):
+    def __init__(self, cluster, proxy_host, log=print, stall_journals=None):
         self.cluster = cluster
+        self.stall_journals = stall_journals  # a directory: the keepers' journals before each 10 s stall
         self.lab = cluster.lab
         self.proxy_host = proxy_host
         self.log = log
@@ -66,6 +68,9 @@ class Campaign:
                 record = self.one(number, kind, rng)
                 records.append(record)
                 self.log(f"chaos: {number}/{len(sequence)} {summary(record)}")
+                if self.roles.failure:  # the two-writable check would be blind from here: stop
+                    self.log(f"chaos: the role sampler stopped ({self.roles.failure!r}): campaign stopped")
+                    break
                 if not record["converged"] and not self.recover():
                     self.log("chaos: the cluster did not recover: campaign stopped")
                     break
@@ -115,11 +120,24 @@ class Campaign:
             record["primary_after"] = self.cluster.primary()
             # pg_autoctl's hard-coded 10 s wait for its postgres controller, from the keepers' journals.
             record["keeper_stalls"] = keeper_stalls(self.lab, self.cluster.nodes, wall_since, time.time())
+            if record["keeper_stalls"] and self.stall_journals:
+                self.save_journals(number, kind, wall_since)
         except (AssertionError, SaltError, RuntimeError, OSError) as exc:
             record["error"] = "".join(traceback.format_exception_only(exc)).strip()[:2000]
         finally:
             record.update(self.checks(since or time.monotonic()))
         return record
+
+    def save_journals(self, number, kind, wall_since):
+        """Every node's keeper journal since the fault, for reading what led to a 10 s stall."""
+        os.makedirs(self.stall_journals, exist_ok=True)
+        for node in self.cluster.nodes:
+            journal = self.lab.run(
+                node, "journalctl", "--no-pager", "-o", "short-precise", f"--since=@{int(wall_since)}",
+                "-u", f"pgautofailover-node-{node}", check=False, timeout=60,
+            ).stdout  # fmt: skip
+            with open(os.path.join(self.stall_journals, f"{number:03d}-{kind}-{node}.log"), "w") as f:
+                f.write(journal)
 
     @property
     def writers(self):

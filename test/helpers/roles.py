@@ -4,10 +4,12 @@ second: the check behind "never two writable nodes" in the failure tests and
 the chaos campaign.
 """
 
+import subprocess
 import time
 
 from helpers.cluster import WRITABLE
 from helpers.sampler import Sampler
+from lab.hosts import LabError
 
 
 class RoleSampler(Sampler):
@@ -36,7 +38,10 @@ class RoleSampler(Sampler):
         self.states = []  # (time, {node: (in_recovery, keeper state)})
 
     def _probe(self, node):
-        probe = self.lab.run(node, "sh", "-c", self.PROBE.format(node=node), check=False, timeout=10)
+        try:
+            probe = self.lab.run(node, "sh", "-c", self.PROBE.format(node=node), check=False, timeout=10)
+        except (LabError, subprocess.TimeoutExpired):  # the host is down (killed, stopped) or hangs
+            return "down", ("down", "?")
         recovery, state = [*probe.stdout.split(), "?", "?"][:2]
         if recovery == "down":
             return "down", (recovery, state)

@@ -10,13 +10,18 @@ class Sampler:
     def __init__(self):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
+        self.failure = None  # what stopped the sampling early: the block's checks would be blind after it
 
     def sample(self):
         raise NotImplementedError
 
     def _loop(self):
         while not self._stop.is_set():
-            self.sample()
+            try:
+                self.sample()
+            except Exception as exc:  # kept, and raised by __exit__
+                self.failure = exc
+                return
             time.sleep(self.interval)
 
     def __enter__(self):
@@ -26,3 +31,6 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=30)
+        if self.failure is not None and exc[0] is None:
+            stopped = f"{type(self).__name__} stopped sampling: {self.failure!r}"
+            raise AssertionError(stopped) from self.failure

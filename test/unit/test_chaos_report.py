@@ -49,9 +49,12 @@ def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
         "two_writable": 0,
         "unchecked": 0,
     }
-    report.write(result, str(tmp_path), "bin/chaos --seed 3 --faults 3")
+    report.write(result, str(tmp_path / "results.json"), "bin/chaos --seed 3 --faults 3")
     page = (tmp_path / "README.md").read_text()
     row = "| kill-primary | 2 | 10.0 / 12.0 / 12.0 | 11.5 / 14.0 / 14.0 | 12.5 / 12.5 / 12.5 | 2 | 0 | 1 |"
     assert row in page
     assert "| 3 | switchover | pg1 |" in page and "not converged \\| within 300 s" in page
     assert (tmp_path / "outages.png").stat().st_size > 0
+    report.write(result, str(tmp_path / "kill-primary.json"), "bin/chaos --kinds kill-primary")
+    assert "](kill-primary-outages.png)" in (tmp_path / "kill-primary.md").read_text()
+    assert (tmp_path / "kill-primary-outages.png").stat().st_size > 0

@@ -407,7 +407,7 @@ def test_a_short_seeded_chaos_campaign_converges_loses_nothing_and_reports(lab, 
     kinds = sorted(kind for kind in faults.KINDS if kind != "disk-full-secondary")  # no data disk here
     result = campaign.Campaign(cluster, PROXY_HOST).run(seed=10, count=3, kinds=kinds)
     campaign.write_json(result, str(tmp_path / "results.json"))
-    report.write(result, str(tmp_path), "bin/chaos --seed 10 --faults 3")
+    report.write(result, str(tmp_path / "results.json"), "bin/chaos --seed 10 --faults 3")
     records = result["faults"]
     assert [f["kind"] for f in records] == ["partition-two-secondaries", "flap-primary", "partition-monitor"]
     assert [f.get("error") for f in records] == [None] * 3, json.dumps(records, indent=1)
