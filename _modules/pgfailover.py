@@ -35,6 +35,10 @@ formation
 
 Secrets never go on a command line: passwords are written to files the
 service user owns, or sent to ``psql`` on standard input.
+
+Bad arguments raise ``SaltInvocationError`` before anything runs; a failing
+``pg_autoctl`` raises ``CommandExecutionError`` with its own ERROR and FATAL
+lines, passwords masked.
 """
 
 import base64
@@ -877,7 +881,7 @@ def is_created(**kwargs):
     """
     conn = _connection(kwargs)
     pgdata = _pgdata(conn)[1]
-    files = instance_files(conn, pgdata)
+    files = _instance_files(conn, pgdata)
     if not os.path.exists(files["config"]):
         return False
     if os.path.exists(files["init"]) or not os.path.exists(os.path.join(pgdata, "PG_VERSION")):
@@ -888,7 +892,7 @@ def is_created(**kwargs):
     return os.path.exists(files["state"])
 
 
-def instance_files(conn, pgdata):
+def _instance_files(conn, pgdata):
     """Paths of the configuration, state and init files pg_autoctl keeps for ``pgdata``."""
     relative = os.path.abspath(pgdata).lstrip("/")
     config_dir = os.path.join(conn["home"], ".config", "pg_autoctl", relative)
@@ -914,7 +918,7 @@ def _read_config(config_path):
 
 def _psql(conn, sql, dbname="pg_auto_failover"):
     """Run SQL, given on standard input, on the local instance as the service user."""
-    postgresql = _read_config(instance_files(conn, _pgdata(conn)[1])["config"])["postgresql"]
+    postgresql = _read_config(_instance_files(conn, _pgdata(conn)[1])["config"])["postgresql"]
     argv = [
         os.path.join(conn["bindir"], "psql"),
         "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
@@ -948,7 +952,7 @@ def _monitor_psql(conn, sql):
 
 
 def _instance_role(conn):
-    return _read_config(instance_files(conn, conn["pgdata"])["config"]).get("pg_autoctl", {}).get("role")
+    return _read_config(_instance_files(conn, conn["pgdata"])["config"]).get("pg_autoctl", {}).get("role")
 
 
 def _connection_options(conn):

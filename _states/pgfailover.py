@@ -7,6 +7,10 @@ Built on the ``pgfailover`` execution module: every state calls it through
 ``monitor_uri``, ``formation``) are passed through to the module and default to
 ``config.get("pgfailover:<option>")`` there.
 
+Every state answers ``test=True`` with the changes it would make (result
+None), also on a host where pg_autoctl is not installed or the instance not
+created yet; a second run reports no changes.
+
 .. code-block:: yaml
 
     pgfailover-node:
