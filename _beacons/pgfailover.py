@@ -1,8 +1,9 @@
 """
 Fire an event whenever the local pg_auto_failover node changes state.
 
-The node's own view is read from its state file (``pg_autoctl show state
---local``), so the beacon keeps working while the monitor is down. The first
+The node's own view is read from pg_autoctl's state file (``pgfailover.state
+local=True``, which runs no pg_autoctl command), so the beacon keeps working
+while the monitor is down and never disturbs the running service. The first
 reading after the minion starts is the baseline and fires nothing; after that,
 every change of the current or assigned state fires one event tagged
 ``salt/beacon/<minion>/pgfailover/state/<current state>`` with the node name,

@@ -51,6 +51,7 @@ import os
 import pwd
 import re
 import stringprep
+import struct
 import time
 import unicodedata
 
@@ -422,11 +423,13 @@ def state(formation=None, group=None, local=False, **kwargs):
     nodename, nodehost, nodeport, health, current_group_state,
     assigned_group_state, candidate_priority, replication_quorum, reported_lsn.
 
-    With ``local=True``, the local node's own view from its state file (no
-    connection to the monitor, so it answers while the monitor is down). It
-    gives up after 10 s: pg_autoctl waits for the local PostgreSQL, which
-    may not accept connections for minutes after a crash (seen on the lab),
-    and the beacon must not hang on it.
+    With ``local=True``, the local node's own view (nodename, nodehost,
+    nodeport, node_id, group_id, current_group_state, assigned_group_state)
+    read from pg_autoctl's configuration and state files, without running
+    pg_autoctl and without the monitor. ``pg_autoctl show state --local``
+    is not used: it deletes the running service's order file to its
+    PostgreSQL controller (pg_autoctl 2.0, see the known issues), and a
+    failover then stalls 10 s.
 
     CLI Example:
 
@@ -438,11 +441,58 @@ def state(formation=None, group=None, local=False, **kwargs):
     """
     conn = _connection(kwargs)
     if _check_bool("local", local):
-        return _run(conn, ["show", "state", *_pgdata(conn), "--local"], json_output=True, timeout=10)
+        return _local_state(conn)
     args = ["show", "state", *_target(conn), *_formation_args(conn, formation)]
     if group is not None:
         args += ["--group", str(_check_int("group", group, 0, 1_000_000))]
     return _run(conn, args, json_output=True)
+
+
+# The keeper's state file as pg_autoctl 2.0 writes it (KeeperStateData, version 1,
+# native layout): version, pg_version, pg_control_version, catalog_version_no,
+# system_identifier, current_node_id, current_group, assigned_role,
+# current_nodes_version, last_monitor_contact, current_role,
+# last_secondary_contact, xlog_lag, keeper_is_paused.
+_KEEPER_STATE = struct.Struct("@iiIIQiiiQQiQqi")
+_KEEPER_STATE_VERSION = 1
+# pg_autoctl's NodeState numbering.
+_NODE_STATES = (
+    "no_state", "init", "single", "primary", "wait_primary", "wait_standby", "demoted",
+    "demote_timeout", "draining", "secondary", "catchingup", "prepare_promotion",
+    "stop_replication", "maintenance", "join_primary", "apply_settings", "prepare_maintenance",
+    "wait_maintenance", "report_lsn", "fast_forward", "join_secondary",
+)  # fmt: skip
+
+
+def _local_state(conn):
+    """The local node's own view, read from pg_autoctl's files (no pg_autoctl process)."""
+    files = _instance_files(conn, _pgdata(conn)[1])
+    try:
+        config = _read_config(files["config"])
+        with open(files["state"], "rb") as state_file:
+            raw = state_file.read(_KEEPER_STATE.size)
+    except OSError as exc:
+        raise CommandExecutionError(f"the local node's files cannot be read: {exc}") from exc
+    if config.get("pg_autoctl", {}).get("role") != "keeper":
+        raise CommandExecutionError(f"{conn['pgdata']} is not a node (no keeper configuration)")
+    if len(raw) != _KEEPER_STATE.size:
+        raise CommandExecutionError(f"{files['state']} is incomplete ({len(raw)} bytes)")
+    fields = _KEEPER_STATE.unpack(raw)
+    if fields[0] != _KEEPER_STATE_VERSION:
+        raise CommandExecutionError(f"{files['state']} has version {fields[0]}, not {_KEEPER_STATE_VERSION}")
+
+    def name(number):
+        return _NODE_STATES[number] if 0 <= number < len(_NODE_STATES) else f"unknown({number})"
+
+    return {
+        "nodename": config["pg_autoctl"].get("name"),
+        "nodehost": config["pg_autoctl"].get("hostname"),
+        "nodeport": int(config.get("postgresql", {}).get("port", 0)),
+        "node_id": fields[5],
+        "group_id": fields[6],
+        "current_group_state": name(fields[10]),
+        "assigned_group_state": name(fields[7]),
+    }
 
 
 def events(count=10, formation=None, **kwargs):

@@ -4,7 +4,8 @@ its JSON, Markdown report and chart.
 
     bin/chaos [--seed 1] [--faults 60] [--json docs/reliability/results.json]
               [--kinds kill-primary,switchover,...] [--max-minutes 150]
-              [--profile fast] [--keeper-debug] [--stall-journals DIR] [--report-only]
+              [--profile fast] [--keeper-log debug|trace] [--stall-journals DIR]
+              [--report-only]
 
 Builds the lab (monitor mon; nodes pg1, pg2, pg3, each with a 2 GiB data disk
 of its own that a fault can fill; HAProxy on host proxy) with the formula,
@@ -48,18 +49,18 @@ def build(lab, profile, workdir, log):
     return cluster
 
 
-# A drop-in for a node's unit: pg_autoctl run at debug level (-vv), for reading a stall.
-DEBUG_DROP_IN = "[Service]\nExecStart=\nExecStart=/usr/bin/pg_autoctl run -vv --pgdata {pgdata}\n"
+# A drop-in for a node's unit: pg_autoctl run with more log (-vv, -vvv), for reading a stall.
+LOG_DROP_IN = "[Service]\nExecStart=\nExecStart=/usr/bin/pg_autoctl run {verbosity} --pgdata {pgdata}\n"
 
 
-def keepers_at_debug_level(cluster):
-    """Every node's unit runs pg_autoctl run -vv, restarted one at a time, converged after each."""
+def keepers_logging_more(cluster, verbosity):
+    """Every node's unit runs pg_autoctl run ``verbosity``, restarted one at a time, converged after each."""
     for node in cluster.nodes:
         unit = f"pgautofailover-node-{node}"
         directory = f"/etc/systemd/system/{unit}.service.d"
-        content = DEBUG_DROP_IN.format(pgdata=f"{hosts.DATA_ROOT}/{node}")
+        content = LOG_DROP_IN.format(verbosity=verbosity, pgdata=f"{hosts.DATA_ROOT}/{node}")
         cluster.lab.run(
-            node, "sh", "-c", f"mkdir -p {directory} && cat > {directory}/debug.conf", input=content
+            node, "sh", "-c", f"mkdir -p {directory} && cat > {directory}/log-level.conf", input=content
         )
         cluster.lab.run(node, "systemctl", "daemon-reload")
         cluster.lab.run(node, "systemctl", "restart", unit)
@@ -82,7 +83,9 @@ def main(argv=None):
     parser.add_argument("--max-minutes", type=float, default=150.0)
     parser.add_argument("--profile", default="fast", help="the pillar's failover profile")
     parser.add_argument("--report-only", action="store_true", help="redraw the report from --json")
-    parser.add_argument("--keeper-debug", action="store_true", help="keepers run pg_autoctl run -vv (debug)")
+    parser.add_argument(
+        "--keeper-log", choices=("debug", "trace"), help="pg_autoctl run -vv (debug) or -vvv (trace)"
+    )
     parser.add_argument(
         "--stall-journals", help="directory for the keepers' journals of faults with a 10 s stall"
     )
@@ -103,8 +106,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="pgfailover-chaos-") as workdir:
         try:
             cluster = build(lab, args.profile, workdir, print)
-            if args.keeper_debug:
-                keepers_at_debug_level(cluster)
+            if args.keeper_log:
+                keepers_logging_more(cluster, {"debug": "-vv", "trace": "-vvv"}[args.keeper_log])
             chaos = campaign.Campaign(cluster, PROXY_HOST, stall_journals=args.stall_journals)
             result = chaos.run(args.seed, args.faults, kinds, args.max_minutes)
         finally:

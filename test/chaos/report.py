@@ -27,8 +27,21 @@ def _spread(values):
     return f"{statistics.median(values):.1f} / {_percentile(values, 0.9):.1f} / {max(values):.1f}"
 
 
-def _lost(fault):
-    return sum(n for n in fault.get("lost", {}).values() if isinstance(n, int))
+def new_losses(records):
+    """
+    Per fault, the acknowledged rows found missing for the first time: each
+    check reads every row acknowledged so far, so a fault's ``lost`` counts
+    the earlier faults' losses too.
+    """
+    previous, found = {}, []
+    for fault in records:
+        new = 0
+        for writer, count in fault.get("lost", {}).items():
+            if isinstance(count, int):
+                new += max(0, count - previous.get(writer, 0))
+                previous[writer] = count
+        found.append(new)
+    return found
 
 
 def totals(result):
@@ -39,7 +52,7 @@ def totals(result):
         "faults": len(records),
         "converged": sum(1 for f in records if f["converged"]),
         "acknowledged": sum(last.get("acknowledged", {}).values()),
-        "lost": sum(_lost(f) for f in records),
+        "lost": sum(new_losses(records)),
         "two_writable": sum(len(f.get("two_writable", [])) for f in records),
         "unchecked": sum(1 for f in records for n in f.get("lost", {}).values() if not isinstance(n, int)),
     }
@@ -49,6 +62,7 @@ def markdown(result, command):
     """The report page."""
     records = result["faults"]
     total = totals(result)
+    lost = dict(zip((f["number"] for f in records), new_losses(records), strict=True))
     lines = [
         "# Reliability: the chaos campaign",
         "",
@@ -83,7 +97,7 @@ def markdown(result, command):
         converge = [f["converge_s"] for f in of_kind if "converge_s" in f]
         lines.append(
             f"| {kind} | {len(of_kind)} | {_spread(outages['uri'])} | {_spread(outages['haproxy'])} | "
-            f"{_spread(converge)} | {sum(_lost(f) for f in of_kind)} | "
+            f"{_spread(converge)} | {sum(lost[f['number']] for f in of_kind)} | "
             f"{sum(len(f.get('two_writable', [])) for f in of_kind)} | "
             f"{sum(1 for f in of_kind if f.get('keeper_stalls'))} |"
         )
@@ -96,14 +110,32 @@ def markdown(result, command):
     for f in records:
         outage = f.get("outage_s", {})
         during = f.get("acknowledged_during", {})
-        notes = f.get("error", "")[:160].replace("|", "\\|").replace("\n", " ")
+        explained = result.get("explanations", {}).get(str(f["number"]))
+        notes = (
+            (f"see exception {f['number']} below" if explained else f.get("error", "")[:160])
+            .replace("|", "\\|")
+            .replace("\n", " ")
+        )
         lines.append(
             f"| {f['number']} | {f['kind']} | {', '.join(f.get('hosts', []))} | "
             f"{f.get('primary_before', '?')} → {f.get('primary_after', '?')} | {f.get('held_s', '-')} | "
             f"{outage.get('uri', '-')} / {outage.get('haproxy', '-')} | "
             f"{during.get('uri', '-')} / {during.get('haproxy', '-')} | "
-            f"{f.get('converge_s', 'not converged')} | {_lost(f)} | {notes} |"
+            f"{f.get('converge_s', 'not converged')} | {lost[f['number']]} | {notes} |"
         )
+    explanations = result.get("explanations", {})
+    if explanations:
+        lines += [
+            "",
+            "## Exceptions, explained",
+            "",
+            "Written after reading the hosts' journals of the run:",
+            "",
+        ]
+        lines += [
+            f"- **Fault {number}.** {text}"
+            for number, text in sorted(explanations.items(), key=lambda i: int(i[0]))
+        ]
     return "\n".join(lines) + "\n"
 
 

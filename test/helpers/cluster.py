@@ -4,6 +4,7 @@ master serves, orchestrations, the monitor's view, and a writer through the
 formation URI; and how a scenario's write downtime is recorded.
 """
 
+import importlib.util
 import json
 import os
 
@@ -17,6 +18,18 @@ PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
 DBNAME = "appdb"  # test/salt/pillar/lab_cluster.sls
 WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
+
+
+def _execution_module():
+    path = os.path.join(REPO, "_modules", "pgfailover.py")
+    spec = importlib.util.spec_from_file_location("pgfailover", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# pg_autoctl's state numbering, as the execution module reads state files.
+NODE_STATES = _execution_module()._NODE_STATES
 # The monitor's state table, read on its host (no Salt round-trip): for samplers.
 SHOW_STATE = (
     "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
@@ -32,13 +45,14 @@ class Cluster:
         self.workdir = workdir
         self.monitor = "mon"
         self.nodes = ["pg1", "pg2", "pg3"]
+        self.overrides = {}  # pillar keys every install_pillar of this cluster sets (its failover profile...)
 
     def install_pillar(self, nodes=None, monitor=None, node_options=None, **overrides):
         """The lab pillar with these nodes (``node_options``: more keys per node name) and overrides."""
         with open(PILLAR) as f:
             data = yaml.safe_load(f)
         nodes = self.nodes if nodes is None else nodes
-        data["pgfailover"].update(overrides)
+        data["pgfailover"].update({**self.overrides, **overrides})
         options = node_options or {}
         data["pgfailover"]["nodes"] = [{"name": name, **options.get(name, {})} for name in nodes]
         data["pgfailover"]["monitor"]["minion"] = monitor or self.monitor

@@ -7,7 +7,7 @@ the chaos campaign.
 import subprocess
 import time
 
-from helpers.cluster import WRITABLE
+from helpers.cluster import NODE_STATES, WRITABLE
 from helpers.sampler import Sampler
 from lab.hosts import LabError
 
@@ -23,11 +23,13 @@ class RoleSampler(Sampler):
     """
 
     interval = 0.2
+    # The keeper's current state, read from its state file (int32 at offset 56), never
+    # with `pg_autoctl show state --local`: that deletes the running service's order
+    # file to its PostgreSQL controller, and the failover it samples stalls 10 s.
     PROBE = (
         "runuser -u postgres -- psql -p 5432 -Atc 'SELECT pg_is_in_recovery()' 2>/dev/null || echo down; "
-        "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
-        "pg_autoctl show state --local --json --pgdata /var/lib/postgresql/pgaf/{node} 2>/dev/null "
-        '| sed -n \'s/.*"current_group_state": "\\([a-z_]*\\)".*/\\1/p\''
+        "od -An -t d4 -j 56 -N 4 "
+        "/var/lib/postgresql/.local/share/pg_autoctl/var/lib/postgresql/pgaf/{node}/pg_autoctl.state"
     )
 
     def __init__(self, lab, nodes):
@@ -42,7 +44,8 @@ class RoleSampler(Sampler):
             probe = self.lab.run(node, "sh", "-c", self.PROBE.format(node=node), check=False, timeout=10)
         except (LabError, subprocess.TimeoutExpired):  # the host is down (killed, stopped) or hangs
             return "down", ("down", "?")
-        recovery, state = [*probe.stdout.split(), "?", "?"][:2]
+        recovery, number = [*probe.stdout.split(), "?", "?"][:2]
+        state = NODE_STATES[int(number)] if number.isdigit() and int(number) < len(NODE_STATES) else "?"
         if recovery == "down":
             return "down", (recovery, state)
         writable = recovery == "f" and state in WRITABLE

@@ -38,7 +38,7 @@ def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
         "faults": [
             fault(1, "kill-primary", 8.0, 9.0),
             {**fault(2, "kill-primary", 12.0, 14.0, lost=2), "keeper_stalls": 1},
-            fault(3, "switchover", 1.5, 2.0, converged=False),
+            fault(3, "switchover", 1.5, 2.0, lost=2, converged=False),  # the same 2 rows, read again
         ],
     }
     assert report.totals(result) == {
@@ -54,6 +54,12 @@ def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
     row = "| kill-primary | 2 | 10.0 / 12.0 / 12.0 | 11.5 / 14.0 / 14.0 | 12.5 / 12.5 / 12.5 | 2 | 0 | 1 |"
     assert row in page
     assert "| 3 | switchover | pg1 |" in page and "not converged \\| within 300 s" in page
+    assert "| switchover | 1 | 1.5 | 2.0 | - | 0 | 0 | 0 |" in page  # lost: found at fault 2, not again
+    result["explanations"] = {"3": "The monitor waited for a node that never answered."}
+    report.write(result, str(tmp_path / "results.json"), "bin/chaos --seed 3 --faults 3")
+    page = (tmp_path / "README.md").read_text()
+    assert "see exception 3 below" in page
+    assert "- **Fault 3.** The monitor waited for a node that never answered." in page
     assert (tmp_path / "outages.png").stat().st_size > 0
     report.write(result, str(tmp_path / "kill-primary.json"), "bin/chaos --kinds kill-primary")
     assert "](kill-primary-outages.png)" in (tmp_path / "kill-primary.md").read_text()
