@@ -14,6 +14,7 @@ writes. Same seed, same sequence of faults and targets.
 import json
 import os
 import random
+import subprocess
 import time
 import traceback
 
@@ -122,7 +123,7 @@ class Campaign:
             record["keeper_stalls"] = keeper_stalls(self.lab, self.cluster.nodes, wall_since, time.time())
             if record["keeper_stalls"] and self.stall_journals:
                 self.save_journals(number, kind, wall_since)
-        except (AssertionError, SaltError, RuntimeError, OSError) as exc:
+        except (AssertionError, SaltError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
             record["error"] = "".join(traceback.format_exception_only(exc)).strip()[:2000]
         finally:
             record.update(self.checks(since or time.monotonic()))
@@ -172,12 +173,12 @@ class Campaign:
         """After a failed fault: every host up and linked, maintenance off, the disk freed; converged?"""
         for host in [self.cluster.monitor, *self.cluster.nodes, self.proxy_host]:
             try:
+                self.lab.start(host)  # first: a host that is not running has no link to heal
                 self.lab.heal(host)
-                self.lab.start(host)
                 if host in self.cluster.nodes:
                     self.lab.run(host, "rm", "-f", faults.FILLER, check=False)
                     self.lab.salt(host, "pgfailover.disable_maintenance", check=False, timeout=120)
-            except (SaltError, RuntimeError, OSError) as exc:
+            except (SaltError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 self.log(f"chaos: recovering {host}: {exc}")
         try:
             self.cluster.converged(timeout=RECOVERY_BOUND)
