@@ -13,7 +13,7 @@ include:
   - {{ tplroot }}.monitor.clean
 
 {%- for path in [mapdata.home ~ '/.pgpass', '/etc/tmpfiles.d/pgfailover.conf', mapdata.runtime_dir,
-                 mapdata.pidfile_guard, mapdata.promotion_checkpoint]
+                 mapdata.pidfile_guard]
               + ([mapdata.home ~ '/.postgresql/root.crt'] if mapdata.ssl.mode == 'ca' else [])
               + ([mapdata.home ~ '/.config/pg_autoctl', mapdata.home ~ '/.local/share/pg_autoctl']
                  if mapdata.clean.remove_data is sameas true else []) %}

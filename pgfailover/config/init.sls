@@ -43,14 +43,6 @@ pgfailover-config-pidfile-guard:
     - mode: '0755'
     - makedirs: True
 
-# Run by each node's checkpoint unit (pgfailover.node): see the file.
-pgfailover-config-promotion-checkpoint:
-  file.managed:
-    - name: {{ mapdata.promotion_checkpoint }}
-    - source: salt://{{ tplroot }}/files/promotion_checkpoint.sh
-    - mode: '0755'
-    - makedirs: True
-
 # Passwords for pg_autoctl's internal roles, read from pillar by the template:
 # never on a command line, never shown in a diff.
 pgfailover-config-pgpass:

@@ -10,17 +10,6 @@
 {%- for node in mapdata.local_nodes %}
 {%-   set prefix = 'pgfailover-node-clean-' ~ node.name %}
 
-{{ prefix }}-checkpoint-service:
-  service.dead:
-    - name: {{ node.checkpoint_unit }}
-    - enable: False
-
-{{ prefix }}-checkpoint-unit:
-  file.absent:
-    - name: {{ mapdata.unit_dir }}/{{ node.checkpoint_unit }}.service
-    - require:
-      - service: {{ prefix }}-checkpoint-service
-
 {{ prefix }}-dropped:
   pgfailover.node_absent:
     - name: {{ node.name }}

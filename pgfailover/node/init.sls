@@ -72,39 +72,6 @@ include:
       - service: {{ prefix }}-service
       - pgfailover: {{ prefix }}-settings-applied
 
-{#- A CHECKPOINT right after a promotion, so that pg_autoctl reports the new
-    timeline at once (a failover soon after another can wedge otherwise: see
-    the known issues). #}
-{{ prefix }}-checkpoint-unit:
-  file.managed:
-    - name: {{ mapdata.unit_dir }}/{{ node.checkpoint_unit }}.service
-    - source: salt://{{ tplroot }}/files/promotion_checkpoint.service.jinja
-    - template: jinja
-    - context:
-        node: {{ node.name }}
-        unit: {{ node.unit }}
-        user: {{ mapdata.user }}
-        script: {{ mapdata.promotion_checkpoint }}
-        bindir: {{ mapdata.bindir }}
-        port: {{ node.port }}
-
-{{ prefix }}-checkpoint-unit-loaded:
-  module.run:
-    - service.systemctl_reload: []
-    - onchanges:
-      - file: {{ prefix }}-checkpoint-unit
-
-{{ prefix }}-checkpoint-service:
-  service.running:
-    - name: {{ node.checkpoint_unit }}
-    - enable: True
-    - watch:
-      - file: {{ prefix }}-checkpoint-unit
-      - file: pgfailover-config-promotion-checkpoint
-    - require:
-      - module: {{ prefix }}-checkpoint-unit-loaded
-      - service: {{ prefix }}-service
-
 {{ prefix }}-network-partition-timeout:
   pgfailover.config_value:
     - name: timeout.network_partition_timeout

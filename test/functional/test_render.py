@@ -346,31 +346,3 @@ def test_without_a_backup_section_nothing_of_it_is_rendered(tmp_path):
     node = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN)
     assert not [state for state in node if "backup" in state]
     assert "archive_mode" not in args_of(node, "pgfailover-node-init-pg1-settings")["context"]["settings"]
-
-
-def test_every_node_gets_its_checkpoint_after_promotion_unit_and_clean_removes_it(tmp_path):
-    """The known issue's mitigation: a CHECKPOINT right after a promotion, by a unit per node."""
-    pillar = {
-        "pgfailover": {**CLUSTER, "nodes": [{"name": "pg1"}, {"name": "pg2", "minion": "pg1", "port": 5433}]}
-    }
-    high = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.node")
-    for name, port in (("pg1", 5432), ("pg2", 5433)):
-        unit = args_of(high, f"pgfailover-node-init-{name}-checkpoint-unit")
-        assert unit["name"] == f"/etc/systemd/system/pgfailover-checkpoint-{name}.service"
-        assert unit["context"]["port"] == port and unit["context"]["script"].endswith("promotion-checkpoint")
-        service = args_of(high, f"pgfailover-node-init-{name}-checkpoint-service")
-        assert {"service": f"pgfailover-node-init-{name}-service"} in service["require"]
-    assert args_of(high, "pgfailover-config-promotion-checkpoint")["mode"] == "0755"
-    cleaned = show_sls(tmp_path, "pg1", pillar, DEBIAN, sls="pgfailover.node.clean")
-    assert args_of(cleaned, "pgfailover-node-clean-pg2-checkpoint-service")["enable"] is False
-    assert "pgfailover-node-clean-pg1-checkpoint-unit" in cleaned
-    text = render_template(
-        tmp_path,
-        "pgfailover/files/promotion_checkpoint.service.jinja",
-        {**args_of(high, "pgfailover-node-init-pg2-checkpoint-unit")["context"]},
-    )
-    assert (
-        "ExecStart=/usr/local/lib/pgfailover/promotion-checkpoint /usr/lib/postgresql/15/bin/psql 5433"
-        in text
-    )
-    assert "User=postgres" in text and "After=pgautofailover-node-pg2.service" in text
