@@ -46,6 +46,8 @@ def cluster_hosts(lab, tmp_path_factory):
     lab.down()  # fresh hosts: an earlier module may have left data directories behind
     lab.up("mon", "pg1", "pg2", "pg3")
     cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
+    # The profile production HA picks: its failovers take seconds, not a minute, which keeps CI short.
+    cluster.overrides = {"failover": {"profile": "fast"}}
     cluster.install_pillar()
     return cluster
 

@@ -39,6 +39,7 @@ def cluster(lab, tmp_path_factory):
     lab.down()
     lab.up("mon", "pg1", "pg2", "pg3")
     cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
+    cluster.overrides = {"failover": {"profile": "fast"}}  # failovers in seconds, as day 2's
     cluster.install_pillar(haproxy={"minions": [PROXY_HOST]})
     return cluster
 
