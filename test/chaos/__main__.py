@@ -94,7 +94,8 @@ def main(argv=None):
     directory = os.path.dirname(os.path.abspath(args.json))
     if args.report_only:
         with open(args.json) as f:
-            report.write(json.load(f), args.json, command)
+            result = json.load(f)
+        report.write(result, args.json, result.get("command", command))
         return 0
     kinds = args.kinds.split(",") if args.kinds else None
     unknown = sorted(set(kinds or ()) - set(faults.KINDS))
@@ -113,6 +114,7 @@ def main(argv=None):
         finally:
             lab.down()
     result.update(
+        command=command,
         profile=args.profile,
         converge_bound=campaign.CONVERGE_BOUND,
         commit=commit.stdout.strip(),

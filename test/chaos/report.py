@@ -81,6 +81,8 @@ def markdown(result, command):
         + (f" ({total['unchecked']} checks could not run)" if total["unchecked"] else "")
         + f"; sweeps with two writable nodes: {total['two_writable']}.",
         "",
+        *[f"- {note}" for note in result.get("notes", [])],
+        "",
         "Write outage: from the last commit before the fault to the first after it, per writer; "
         "median / 90th percentile / max over the faults of a kind. Convergence: from the heal to a "
         "converged formation. 10 s stalls: faults during which a keeper logged pg_autoctl's `Failed to "
@@ -168,7 +170,9 @@ def chart(result, path):
             [], [], color=colour, linewidth=8, label={"uri": "formation URI", "haproxy": "HAProxy"}[writer]
         )
     ax.set_yticks(range(len(kinds)), kinds)
-    ax.set_xlabel("write outage (s)")
+    ax.set_xscale("symlog", linthresh=1.0)  # a wedged failover's minutes next to seconds
+    ax.set_xlim(left=0)
+    ax.set_xlabel("write outage (s, logarithmic above 1 s)")
     ax.set_title(f"Write outage per fault kind (seed {result['seed']}, {len(records)} faults)")
     ax.legend(loc="lower right")
     fig.tight_layout()

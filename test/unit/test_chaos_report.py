@@ -56,9 +56,10 @@ def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
     assert "| 3 | switchover | pg1 |" in page and "not converged \\| within 300 s" in page
     assert "| switchover | 1 | 1.5 | 2.0 | - | 0 | 0 | 0 |" in page  # lost: found at fault 2, not again
     result["explanations"] = {"3": "The monitor waited for a node that never answered."}
+    result["notes"] = ["The nodes ran a unit since removed."]
     report.write(result, str(tmp_path / "results.json"), "bin/chaos --seed 3 --faults 3")
     page = (tmp_path / "README.md").read_text()
-    assert "see exception 3 below" in page
+    assert "see exception 3 below" in page and "- The nodes ran a unit since removed." in page
     assert "- **Fault 3.** The monitor waited for a node that never answered." in page
     assert (tmp_path / "outages.png").stat().st_size > 0
     report.write(result, str(tmp_path / "kill-primary.json"), "bin/chaos --kinds kill-primary")
