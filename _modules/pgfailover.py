@@ -468,7 +468,7 @@ def _local_state(conn):
     """The local node's own view, read from pg_autoctl's files (no pg_autoctl process)."""
     files = _instance_files(conn, _pgdata(conn)[1])
     try:
-        config = _read_config(files["config"])
+        config = _read_config(files["config"], ["pg_autoctl"])
         with open(files["state"], "rb") as state_file:
             raw = state_file.read(_KEEPER_STATE.size)
     except OSError as exc:
@@ -954,11 +954,28 @@ def _instance_files(conn, pgdata):
     }
 
 
-def _read_config(config_path):
-    """pg_autoctl's INI configuration file as nested dicts (empty when absent)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(config_path)
-    return {section: dict(parser[section]) for section in parser.sections()}
+def _read_config(config_path, sections=(), wait=2.0):
+    """
+    pg_autoctl's INI configuration file as nested dicts (empty when absent).
+    With ``sections``, those must be there: pg_autoctl rewrites the file in
+    place (``config set``, a reload), and a read in between finds it empty
+    (seen on the lab as a KeyError in a state during a build that changed a
+    timeout), so it is read again for up to ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(config_path)
+        except configparser.Error:
+            parser = configparser.ConfigParser(interpolation=None)  # caught half-written
+        values = {section: dict(parser[section]) for section in parser.sections()}
+        missing = [section for section in sections if section not in values]
+        if not missing or not os.path.exists(config_path):  # absent: nothing is being rewritten
+            return values
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(f"{config_path} has no [{'], ['.join(missing)}] section")
+        time.sleep(0.1)
 
 
 # ---------------------------------------------------------------------------
@@ -968,7 +985,10 @@ def _read_config(config_path):
 
 def _psql(conn, sql, dbname="pg_auto_failover"):
     """Run SQL, given on standard input, on the local instance as the service user."""
-    postgresql = _read_config(_instance_files(conn, _pgdata(conn)[1])["config"])["postgresql"]
+    config = _read_config(_instance_files(conn, _pgdata(conn)[1])["config"], ["postgresql"])
+    if "postgresql" not in config:
+        raise CommandExecutionError(f"{conn['pgdata']} has no pg_autoctl configuration: is it created?")
+    postgresql = config["postgresql"]
     argv = [
         os.path.join(conn["bindir"], "psql"),
         "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
@@ -1002,7 +1022,8 @@ def _monitor_psql(conn, sql):
 
 
 def _instance_role(conn):
-    return _read_config(_instance_files(conn, conn["pgdata"])["config"]).get("pg_autoctl", {}).get("role")
+    config = _read_config(_instance_files(conn, conn["pgdata"])["config"], ["pg_autoctl"])
+    return config.get("pg_autoctl", {}).get("role")
 
 
 def _connection_options(conn):
