@@ -92,15 +92,31 @@
       - salt: {{ previous.step }}
 {#- Re-registered nodes get the monitor's defaults (candidate priority 50,
     in the replication quorum), whatever they had before (pg_auto_failover
-    issue #1049): the node states bring back the pillar's. #}
+    issue #1049): the node states bring back the pillar's, one host at a time
+    once the formation has converged (the monitor refuses a priority change
+    while the primary applies another one: "current state ... is
+    apply_settings"). #}
 {%- set node_minions = mapdata.nodes | map(attribute='minion') | unique | list %}
 
-{{ prefix }}-node-properties:
+{{ prefix }}-converged:
+  salt.function:
+    - name: pgfailover.wait_converged
+    - tgt: {{ monitor_minion }}
+    - kwarg:
+        timeout: 180
+    - failhard: True
+    - require:
+      - salt: {{ prefix }}-formation
+{%- set previous = {'step': prefix ~ '-converged'} %}
+{%- for minion in node_minions %}
+
+{{ prefix }}-node-properties-{{ minion }}:
   salt.state:
-    - tgt: {{ node_minions | join(',') }}
-    - tgt_type: list
+    - tgt: {{ minion }}
     - sls:
       - {{ tplroot }}.node
     - failhard: True
     - require:
-      - salt: {{ prefix }}-formation
+      - salt: {{ previous.step }}
+{%-   do previous.update({'step': prefix ~ '-node-properties-' ~ minion}) %}
+{%- endfor %}
