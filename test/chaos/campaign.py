@@ -20,6 +20,7 @@ import traceback
 
 from bench.failover import keeper_stalls
 from chaos import faults
+from chaos.phases import failover_phases
 from helpers.cluster import APP_PASSWORD
 from helpers.proxy import proxy_uri
 from helpers.roles import RoleSampler
@@ -119,6 +120,9 @@ class Campaign:
             for writer in self.writers:
                 writer.wait_for_commits(5, timeout=120)
             record["primary_after"] = self.cluster.primary()
+            if record["primary_after"] != primary:
+                events = self.cluster.call("pgfailover.events", "count=200", timeout=60)
+                record["phases_s"] = failover_phases(events, wall_since, primary, record["primary_after"])
             # pg_autoctl's hard-coded 10 s wait for its postgres controller, from the keepers' journals.
             record["keeper_stalls"] = keeper_stalls(self.lab, self.cluster.nodes, wall_since, time.time())
             if record["keeper_stalls"] and self.stall_journals:

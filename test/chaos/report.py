@@ -8,6 +8,8 @@ import statistics
 
 import matplotlib
 
+from chaos.phases import STEPS
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -58,6 +60,34 @@ def totals(result):
     }
 
 
+def phase_table(records):
+    """
+    Where the failovers' time went, per fault kind: the median seconds from
+    the fault to each step of pg_auto_failover's protocol (from the monitor's
+    events); nothing when no fault changed the primary.
+    """
+    with_phases = [f for f in records if f.get("phases_s")]
+    if not with_phases:
+        return []
+    lines = [
+        "Where a failover's time goes: median seconds from the fault to each step, read off the monitor's "
+        "events (primary found unhealthy and set to `draining`; a standby chosen, `prepare_promotion`; "
+        "promoted with writes still blocked, `stop_replication` reached; `primary_demote_timeout` over, "
+        "`wait_primary` assigned; writes open, `wait_primary` reached).",
+        "",
+        "| fault | failovers | " + " | ".join(phase for phase, *_ in STEPS) + " |",
+        "|---|---|" + "---|" * len(STEPS),
+    ]
+    for kind in sorted({f["kind"] for f in with_phases}):
+        of_kind = [f["phases_s"] for f in with_phases if f["kind"] == kind]
+        cells = []
+        for phase, *_ in STEPS:
+            values = [p[phase] for p in of_kind if phase in p]
+            cells.append(f"{statistics.median(values):.1f}" if values else "-")
+        lines.append(f"| {kind} | {len(of_kind)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def markdown(result, command):
     """The report page."""
     records = result["faults"]
@@ -103,7 +133,9 @@ def markdown(result, command):
             f"{sum(len(f.get('two_writable', [])) for f in of_kind)} | "
             f"{sum(1 for f in of_kind if f.get('keeper_stalls'))} |"
         )
-    lines += ["", "![write outage per fault kind](outages.png)", "", "## Every fault", ""]
+    lines += ["", "![write outage per fault kind](outages.png)", ""]
+    lines += phase_table(records)
+    lines += ["## Every fault", ""]
     lines += [
         "| # | fault | hosts | primary before → after | held (s) | outage URI / HAProxy (s) | "
         "commits while held (URI / HAProxy) | convergence (s) | lost | notes |",

@@ -65,3 +65,50 @@ def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
     report.write(result, str(tmp_path / "kill-primary.json"), "bin/chaos --kinds kill-primary")
     assert "](kill-primary-outages.png)" in (tmp_path / "kill-primary.md").read_text()
     assert (tmp_path / "kill-primary-outages.png").stat().st_size > 0
+
+
+def event(node, at, goal, reported):
+    return {"nodename": node, "eventtime": f"2026-11-30T12:00:{at:06.3f}+00:00", "goalstate": goal,
+            "reportedstate": reported}  # fmt: skip
+
+
+def test_failover_phases_time_each_step_of_the_protocol_from_the_fault():
+    from chaos.phases import failover_phases
+
+    fault_at = 1_796_040_010.0  # 2026-11-30T12:00:10Z
+    events = [
+        event("pg1", 5.0, "draining", "primary"),  # before the fault: a failover earlier, not this one
+        event("pg1", 12.5, "draining", "primary"),
+        event("pg2", 13.0, "report_lsn", "secondary"),
+        event("pg2", 14.2, "prepare_promotion", "report_lsn"),
+        event("pg2", 15.4, "stop_replication", "prepare_promotion"),
+        event("pg2", 16.1, "stop_replication", "stop_replication"),
+        event("pg2", 18.9, "wait_primary", "stop_replication"),
+        event("pg2", 19.8, "wait_primary", "wait_primary"),
+        event("pg3", 19.9, "wait_primary", "wait_primary"),  # another node: not the new primary
+    ]
+    phases = failover_phases(events, fault_at, "pg1", "pg2")
+    assert phases == {
+        "detected": 2.5,
+        "elected": 4.2,
+        "promoting": 6.1,
+        "demote_timeout_over": 8.9,
+        "writable": 9.8,
+    }
+    assert failover_phases(events[:3], fault_at, "pg1", "pg2") == {"detected": 2.5}
+
+
+def test_the_report_shows_where_failovers_spend_their_time(tmp_path):
+    phases = {"detected": 2.0, "elected": 4.0, "promoting": 5.0, "demote_timeout_over": 9.0, "writable": 10.0}
+    result = {
+        "seed": 1,
+        "minutes": 1.0,
+        "faults": [
+            {**fault(1, "kill-primary", 10.0, 10.0), "phases_s": phases},
+            {**fault(2, "kill-primary", 12.0, 12.0), "phases_s": {**phases, "writable": 12.0}},
+            fault(3, "switchover", 3.0, 3.0),
+        ],
+    }
+    page = report.markdown(result, "bin/chaos")
+    assert "| kill-primary | 2 | 2.0 | 4.0 | 5.0 | 9.0 | 11.0 |" in page
+    assert "| switchover | 1 |" not in page.split("Where a failover")[1].split("## Every fault")[0]
