@@ -5,7 +5,7 @@ import os
 import pytest
 import salt.config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lab.paths import REPO
 
 # A stopped run (SIGTERM) still tears down the lab and the local cluster.
 pytest_plugins = ["helpers.sigterm"]

@@ -18,7 +18,6 @@ from helpers.sampler import Sampler
 from helpers.writer import Writer, client_uri
 from lab.session import orchestrate_failures
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOSTS = ("mon", "pg1", "pg2", "pg3")
 
 

@@ -26,9 +26,9 @@ from chaos import campaign, faults, report
 from helpers.cluster import Cluster
 from helpers.sigterm import interrupt_on_sigterm
 from lab import hosts
+from lab.paths import REPO
 from lab.session import Lab
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROXY_HOST = "proxy"
 DATA_DISK_MB = 2048
 

@@ -10,10 +10,6 @@ from saltfactories.utils.functional import Loaders
 
 from helpers.local_cluster import NODE_OPTIONS, LocalCluster, free_port, have_pg_autoctl
 
-pytestmark = pytest.mark.skipif(
-    not have_pg_autoctl(), reason="needs root and pg_autoctl (Debian: pg-auto-failover-cli)"
-)
-
 
 @pytest.fixture(scope="session")
 def local_cluster():

@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 GUARD = os.path.join(REPO, "pgfailover", "files", "pidfile_guard.sh")
 
 

@@ -9,7 +9,8 @@ import os
 
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 LAB_PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 
 

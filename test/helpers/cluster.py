@@ -11,9 +11,9 @@ import os
 import yaml
 
 from helpers.writer import DOWNTIMES, Writer, client_uri
+from lab.paths import REPO
 from lab.session import SaltError, orchestrate_failures
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
 DBNAME = "appdb"  # test/salt/pillar/lab_cluster.sls

@@ -4,6 +4,7 @@ with the reason, where the lab cannot run; torn down at the end of the session
 even when tests fail.
 """
 
+import os
 import statistics
 
 import pytest
@@ -12,7 +13,14 @@ from helpers.proxy import FLOODS, HEALTH_LATENCIES_MS
 from helpers.writer import DOWNTIMES
 from lab.session import Lab, unavailable_reason
 
-pytestmark = pytest.mark.lab
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_collection_modifyitems(items):
+    """Every test under test/integration is marked lab (a pytestmark in a conftest file is ignored)."""
+    for item in items:
+        if str(item.path).startswith(HERE + os.sep):
+            item.add_marker(pytest.mark.lab)
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,7 @@ import yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from helpers.bad_pillars import good
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
 
 
 def load(name):

@@ -15,7 +15,8 @@ import types
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 LIMITS = {"replica_max_lag_bytes": 1024, "replica_max_silence": 15}
 
 

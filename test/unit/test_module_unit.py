@@ -11,7 +11,8 @@ import os
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 SPEC = importlib.util.spec_from_file_location(
     "pgfailover_module", os.path.join(REPO, "_modules", "pgfailover.py")
 )

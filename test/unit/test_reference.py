@@ -3,7 +3,8 @@
 import importlib.util
 import os
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 SPEC = importlib.util.spec_from_file_location("reference", os.path.join(REPO, "bin", "reference.py"))
 reference = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(reference)

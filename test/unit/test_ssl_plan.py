@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 SPEC = importlib.util.spec_from_file_location(
     "pgfailover_ssl", os.path.join(REPO, "_modules", "pgfailover_ssl.py")
 )

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 SPEC = importlib.util.spec_from_file_location(
     "pgfailover_tls", os.path.join(REPO, "_modules", "pgfailover_tls.py")
 )

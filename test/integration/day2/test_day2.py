@@ -18,6 +18,7 @@ import pytest
 
 from helpers.cluster import APP_PASSWORD, Cluster, record
 from helpers.roles import RoleSampler
+from helpers.waiting import wait_until
 from helpers.writer import DOWNTIMES, Writer
 from lab import master
 from lab.session import SaltError, orchestrate_changes
@@ -294,9 +295,7 @@ def test_replace_node_drops_a_dead_host_by_force_and_a_new_host_joins(lab, clust
     cluster.converged()
     dead = cluster.secondaries()[0]
     lab.kill(dead)  # stays down: its node is gone for good
-    deadline = time.monotonic() + 120
-    while cluster.table()[dead]["health"] == 1 and time.monotonic() < deadline:
-        time.sleep(1)
+    wait_until(lambda: cluster.table()[dead]["health"] != 1, 120, f"the monitor sees {dead} down", 1)
     lab.up("pg5")
     cluster.nodes = [name for name in cluster.nodes if name != dead] + ["pg5"]
     cluster.install_pillar()

@@ -24,11 +24,11 @@ from helpers.tls import (
     served_serial,
     ssl_pillar,
 )
+from helpers.waiting import wait_until
 from helpers.writer import Writer, client_uri
-from lab.paths import MASTER
+from lab.paths import MASTER, REPO
 from lab.session import SaltError, orchestrate_changes, orchestrate_failures
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 HOSTS = ("mon", "pg1", "pg2", "pg3")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
@@ -127,9 +127,7 @@ def test_client_writes_through_the_formation_uri_and_reads_from_a_secondary(lab,
     )
     assert psql(lab, "mon", uri, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == "t"
     secondary = "postgres://app@pg2:5432/appdb?sslmode=require"
-    deadline = time.monotonic() + 20
-    while psql(lab, "mon", secondary, "SELECT count(*) FROM demo") != "1" and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: psql(lab, "mon", secondary, "SELECT count(*) FROM demo") == "1", 20, "the row on pg2")
     assert (
         psql(lab, "mon", secondary, "SELECT note FROM demo WHERE id = 1")
         == "written through the formation URI"
