@@ -2006,56 +2006,75 @@ def _password(password, password_pillar):
     return password
 
 
-def _sql_value(conn, sql):
-    """The single value a query on the local instance's postgres database prints ('' for no row)."""
-    return _psql(conn, sql, dbname="postgres").strip()
+def _sql_value(conn, sql, dbname="postgres"):
+    """The single value a query on a database of the local instance prints ('' for no row)."""
+    return _psql(conn, sql, dbname=dbname).strip()
 
 
-def role(name, **kwargs):
+def role(name, dbname="postgres", **kwargs):
     """
     A role of the local instance: ``{"login": bool, "password_set": bool,
     "superuser": bool, "connection_limit": int (-1: none), "pg_monitor": bool
-    (member of pg_monitor)}``, or None when it does not exist. The password
-    itself is never returned.
+    (member of pg_monitor), "reads_formation": bool (may read the monitor's
+    node and formation tables; False on a node)}``, or None when it does not
+    exist. The password itself is never returned. ``dbname``: the database
+    asked (``pg_auto_failover`` on the monitor, where its tables are).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt node1 pgfailover.role pgautofailover_replicator
+        salt monitor pgfailover.role pgfailover_metrics dbname=pg_auto_failover
     """
     conn = _connection(kwargs)
     name = _check_name("name", name)
     out = _sql_value(
         conn,
         "SELECT rolcanlogin, rolpassword IS NOT NULL, rolsuper, rolconnlimit, "
-        "pg_has_role(oid, 'pg_monitor', 'MEMBER') "
+        "pg_has_role(oid, 'pg_monitor', 'MEMBER'), "
+        f"{_READS_FORMATION} "
         f"FROM pg_authid WHERE rolname = {_literal(name)};",
+        dbname=_check_name("dbname", dbname),
     )
     if not out:
         return None
-    login, password_set, superuser, limit, monitor = out.split("|")
+    login, password_set, superuser, limit, monitor, reads_formation = out.split("|")
     return {
         "login": login == "t",
         "password_set": password_set == "t",
         "superuser": superuser == "t",
         "connection_limit": int(limit),
         "pg_monitor": monitor == "t",
+        "reads_formation": reads_formation == "t",
     }
 
 
-def set_monitoring_role(name, connection_limit=5, **kwargs):
+# The monitor's tables a metrics role reads (pgfailover_node_*, pgfailover_formation_*).
+_FORMATION_TABLES = ("pgautofailover.node", "pgautofailover.formation")
+_READS_FORMATION = (
+    "to_regclass('pgautofailover.node') IS NOT NULL AND "
+    "has_schema_privilege(oid, 'pgautofailover', 'USAGE') AND "
+    + " AND ".join(f"has_table_privilege(oid, '{table}', 'SELECT')" for table in _FORMATION_TABLES)
+)
+
+
+def set_monitoring_role(name, connection_limit=5, read_formation=False, **kwargs):
     """
     Create or adjust role ``name`` on the local primary for a local
-    monitoring client (the health endpoint): LOGIN without a password (it
-    connects over the socket, mapped by pg_ident.conf), not a superuser,
-    member of pg_monitor, at most ``connection_limit`` sessions.
+    monitoring client (the health endpoint, the metrics exporter): LOGIN
+    without a password (it connects over the socket, mapped by
+    pg_ident.conf), not a superuser, member of pg_monitor, at most
+    ``connection_limit`` sessions. With ``read_formation=True`` (on the
+    monitor), it may also read the monitor's node and formation tables, and
+    nothing else of its schema.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt node1 pgfailover.set_monitoring_role pgfailover_health connection_limit=5
+        salt monitor pgfailover.set_monitoring_role pgfailover_metrics read_formation=True
     """
     conn = _connection(kwargs)
     name = _check_name("name", name)
@@ -2069,6 +2088,11 @@ def set_monitoring_role(name, connection_limit=5, **kwargs):
         f"GRANT pg_monitor TO {ident};\n"
     )
     _psql(conn, sql, dbname="postgres")
+    if _check_bool("read_formation", read_formation):
+        grants = f"GRANT USAGE ON SCHEMA pgautofailover TO {ident};\n" + "".join(
+            f"GRANT SELECT ON {table} TO {ident};\n" for table in _FORMATION_TABLES
+        )
+        _psql(conn, grants, dbname="pg_auto_failover")
     return True
 
 

@@ -15,7 +15,7 @@ __virtualname__ = "pgfailover_pillar"
 
 # Known keys and what each holds. A dict is a nested mapping; NODE and
 # MONITOR describe list items and the monitor's mapping.
-MONITOR = {"minion": "name", "hostname": "host", "port": "port", "pgdata": "path"}
+MONITOR = {"minion": "name", "hostname": "host", "port": "port", "pgdata": "path", "metrics_port": "port"}
 NODE = {
     "name": "name",
     "minion": "name",
@@ -25,6 +25,7 @@ NODE = {
     "candidate_priority": "priority",
     "replication_quorum": "bool",
     "health_port": "port",
+    "metrics_port": "port",
 }
 SCHEMA = {
     "lookup": "any",
@@ -97,6 +98,15 @@ SCHEMA = {
         "ssh_command": "path",
         "pgbackrest": "path",
     },
+    "metrics": {
+        "enabled": "bool",
+        "bind": "host",
+        "port": "port",
+        "dbuser": "name",
+        "connection_limit": "count",
+        "config_dir": "path",
+        "web_config": "web_config",
+    },
     "clean": {"remove_data": "bool", "remove_packages": "bool", "allow_last_standby": "bool"},
     "passwords": {
         "autoctl_node": "secret",
@@ -116,6 +126,8 @@ COMPRESS_TYPES = ("lz4", "zst", "gz", "bz2", "none")
 # The backup section writes these (archive on every node, restore by pgBackRest).
 BACKUP_SETTINGS = ("archive_mode", "archive_command", "archive_library", "archive_timeout", "restore_command")
 MIN_PASSWORD_LENGTH = 12
+# The exporter-toolkit's web configuration file (postgres_exporter --web.config.file).
+WEB_CONFIG_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
 # PostgreSQL major versions each package source offers.
 DEBIAN_RELEASE_VERSIONS = {"11": (13,), "12": (15,), "13": (17,)}
 PGDG_VERSIONS = (13, 14, 15, 16, 17)
@@ -183,6 +195,7 @@ def validate(cluster=None, parameters=None, os_family=None, osmajorrelease=None)
     _check_failover(cluster, parameters.get("failover_profiles") or {}, problems)
     _check_haproxy(cluster, nodes, problems)
     _check_backup(cluster, nodes, problems)
+    _check_metrics(cluster, nodes, problems)
     return problems
 
 
@@ -286,6 +299,11 @@ CHECKS = {
     "compress_type": lambda v: None if v in COMPRESS_TYPES else ", ".join(COMPRESS_TYPES),
     "compress_level": lambda v: None if v is None or _whole(v, 0, 22) else "null or a level from 0 to 22",
     "archive_timeout": lambda v: None if _whole(v, 1, 3600) else "whole seconds, 1 to 3600",
+    "web_config": lambda v: (
+        None
+        if isinstance(v, dict) and set(v) <= set(WEB_CONFIG_KEYS)
+        else f"a mapping of the exporter's web configuration keys: {', '.join(WEB_CONFIG_KEYS)}"
+    ),
     "monitor": lambda v: None,  # _check_monitor
     "any": lambda v: None,
 }
@@ -683,3 +701,38 @@ def _check_backup(cluster, nodes, problems):
             f"pillar key pgfailover:postgresql:settings:{name} is set, but the backup section writes it "
             "(archiving to pgBackRest on every node); remove it, or use backup:archive_timeout"
         )
+
+
+def _check_metrics(cluster, nodes, problems):
+    """Each instance's exporter listens on a port no other listener of its minion uses."""
+    if "metrics" not in cluster:
+        return
+    metrics = _section(cluster, "metrics")
+    default = metrics.get("port", 9187)
+    if CHECKS["port"](default):
+        return  # refused by its own check
+    pillar_nodes = {n.get("name"): n for n in cluster.get("nodes") or [] if isinstance(n, dict)}
+    health_port = _section(cluster, "health").get("port", 8008)
+    listeners = {}  # (minion, port) -> what listens there
+    exporters = []
+    monitor = _valid_monitor(cluster)
+    if monitor.get("minion"):
+        listeners[(monitor["minion"], monitor.get("port", 5431))] = "the monitor's PostgreSQL"
+        exporters.append((monitor["minion"], monitor.get("metrics_port", default), "pgfailover:monitor"))
+    for index, node in enumerate(nodes):
+        pillar_node = pillar_nodes.get(node["name"], {})
+        listeners[(node["minion"], node["port"])] = f"node {node['name']}'s PostgreSQL"
+        listeners[(node["minion"], pillar_node.get("health_port", health_port))] = (
+            f"node {node['name']}'s health endpoint"
+        )
+        exporters.append(
+            (node["minion"], pillar_node.get("metrics_port", default), f"pgfailover:nodes:{index}")
+        )
+    for minion, port, key in exporters:
+        if (minion, port) in listeners:
+            problems.append(
+                f"pillar key {key}:metrics_port (or pgfailover:metrics:port) gives the exporter port "
+                f"{port} on minion {minion}, where {listeners[(minion, port)]} listens; allowed: a free "
+                f"port (set {key}:metrics_port)"
+            )
+        listeners[(minion, port)] = f"the exporter of {key}"

@@ -942,12 +942,14 @@ def reloaded(name, **conn):
     return ret
 
 
-def monitoring_role_present(name, connection_limit=5, **conn):
+def monitoring_role_present(name, connection_limit=5, read_formation=False, **conn):
     """
     Role ``name`` exists on the local primary for a local monitoring client
-    (the health endpoint): LOGIN without a password, not a superuser, member
-    of pg_monitor, at most ``connection_limit`` sessions. On a standby
-    nothing is done: roles come from the primary by replication.
+    (the health endpoint, the metrics exporter): LOGIN without a password,
+    not a superuser, member of pg_monitor, at most ``connection_limit``
+    sessions; with ``read_formation`` (on the monitor), allowed to read the
+    monitor's node and formation tables. On a standby nothing is done: roles
+    come from the primary by replication.
 
     .. code-block:: yaml
 
@@ -965,9 +967,12 @@ def monitoring_role_present(name, connection_limit=5, **conn):
         if _is_standby(conn):
             ret["comment"] = f"This node is a standby: role {name} comes from the primary."
             return ret
-        current = _module("role", name, **conn)
+        dbname = "pg_auto_failover" if read_formation else "postgres"
+        current = _module("role", name, dbname=dbname, **conn)
         wanted = {"login": True, "superuser": False, "password_set": False, "pg_monitor": True}
         wanted["connection_limit"] = int(connection_limit)
+        if read_formation:
+            wanted["reads_formation"] = True
         if current is None:
             ret["changes"] = {"role": {"old": None, "new": name}}
         else:
@@ -984,7 +989,13 @@ def monitoring_role_present(name, connection_limit=5, **conn):
                 result=None, comment=f"Monitoring role {name} would be set: {', '.join(ret['changes'])}."
             )
             return ret
-        _module("set_monitoring_role", name, connection_limit=connection_limit, **conn)
+        _module(
+            "set_monitoring_role",
+            name,
+            connection_limit=connection_limit,
+            read_formation=read_formation,
+            **conn,
+        )
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["changes"] = {}
         return _fail(ret, f"Monitoring role {name} could not be checked or set: {exc}")

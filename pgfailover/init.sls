@@ -3,7 +3,8 @@
 # The host's role comes from the cluster described in pillar: the monitor's
 # minion gets the monitor, each node's minion gets its node(s) and their
 # health endpoints, the minions haproxy:minions lists get HAProxy, and with a
-# backup section, the nodes' hosts and backup:minion get pgBackRest.
+# backup section, the nodes' hosts and backup:minion get pgBackRest, and with
+# a metrics section, the monitor's and the nodes' hosts get their exporters.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 
@@ -29,5 +30,8 @@ include:
 {%-   endif %}
 {%-   if backup_host %}
   - .backup
+{%-   endif %}
+{%-   if postgres_host and mapdata.metrics.enabled %}
+  - .metrics
 {%-   endif %}
 {%- endif %}

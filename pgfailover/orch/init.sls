@@ -10,7 +10,8 @@
 # it. With a backup section: every host's pgBackRest SSH identity in the
 # same steps (and on a dedicated repository host), then the nodes' pgBackRest
 # configuration, then the repository host's (stanza and timers), which needs
-# the nodes' access and a primary. A re-run on a converged cluster changes
+# the nodes' access and a primary. With a metrics section, every PostgreSQL
+# host's exporters in its step. A re-run on a converged cluster changes
 # nothing and never demotes or re-creates anything.
 {%- set tplroot = tpldir.split('/')[0] %}
 {#- map.jinja validates the pillar: a bad one stops here, before any host changes. #}
@@ -29,12 +30,13 @@
 {#- Each node's SLS also starts its health endpoint when HAProxy needs it. #}
 {%- set backup = mapdata.backup %}
 {%- set identity_sls = [tplroot ~ '.backup.identity'] if backup.enabled else [] %}
-{%- set node_sls = [tplroot ~ '.node'] + ([tplroot ~ '.health'] if mapdata.health.enabled else []) + identity_sls %}
+{%- set metrics_sls = [tplroot ~ '.metrics'] if mapdata.metrics.enabled else [] %}
+{%- set node_sls = [tplroot ~ '.node'] + ([tplroot ~ '.health'] if mapdata.health.enabled else []) + identity_sls + metrics_sls %}
 {#- A host runs one state job at a time: the monitor's host also creates its
     own nodes, in its one step. #}
-{%- set monitor_sls = [tplroot ~ '.package', tplroot ~ '.config', tplroot ~ '.monitor']
+{%- set monitor_sls = ([tplroot ~ '.package', tplroot ~ '.config', tplroot ~ '.monitor']
                       + (node_sls if monitor_minion in node_minions else [])
-                      + (identity_sls if backup.minion == monitor_minion else []) %}
+                      + (identity_sls if backup.minion == monitor_minion else []) + metrics_sls) | unique | list %}
 {%- set repository_alone = backup.enabled and backup.minion not in postgres_hosts %}
 {%- set node_hosts = node_minions | reject('equalto', monitor_minion) | list %}
 

@@ -12,7 +12,8 @@ import sys
 import pytest
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.paths import REPO
+
 SALT_CALL = os.path.join(os.path.dirname(sys.executable), "salt-call")
 CLUSTER = {
     "monitor": {"minion": "mon", "port": 5431},
@@ -346,3 +347,79 @@ def test_without_a_backup_section_nothing_of_it_is_rendered(tmp_path):
     node = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN)
     assert not [state for state in node if "backup" in state]
     assert "archive_mode" not in args_of(node, "pgfailover-node-init-pg1-settings")["context"]["settings"]
+
+
+METRICS_CLUSTER = {**CLUSTER, "metrics": {"port": 9300}}
+
+
+def test_no_metrics_section_installs_no_exporter(tmp_path):
+    high = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, {"os_family": "Debian", "os": "Debian"})
+    assert not [state_id for state_id in high if "metrics" in state_id]
+    ident = args_of(high, "pgfailover-node-init-pg1-ident-map")["text"]
+    assert not [line for line in ident if "pgfailover_metrics" in line]
+
+
+def test_metrics_render_one_exporter_per_instance_over_the_socket_with_the_formula_queries(tmp_path):
+    pillar = {
+        "pgfailover": {**METRICS_CLUSTER, "monitor": {"minion": "pg1", "port": 5431, "metrics_port": 9301}}
+    }
+    high = show_sls(tmp_path, "pg1", pillar, {"os_family": "Debian", "os": "Debian"})
+    assert args_of(high, "pgfailover-metrics-init-package")["name"] == "prometheus-postgres-exporter"
+    assert (
+        args_of(high, "pgfailover-metrics-init-package-unit-stopped")["name"]
+        == "prometheus-postgres-exporter"
+    )
+    node_unit = args_of(high, "pgfailover-metrics-init-node-pg1-unit")
+    monitor_unit = args_of(high, "pgfailover-metrics-init-monitor-unit")
+    assert node_unit["name"] == "/etc/systemd/system/pgfailover-metrics-node-pg1.service"
+    assert (node_unit["context"]["port"], node_unit["context"]["dbname"]) == (9300, "postgres")
+    assert (monitor_unit["context"]["port"], monitor_unit["context"]["dbname"]) == (9301, "pg_auto_failover")
+    assert node_unit["context"]["user"] == "prometheus" and node_unit["context"]["pgport"] == 5432
+    assert args_of(high, "pgfailover-metrics-init-monitor-role")["read_formation"] is True
+    assert args_of(high, "pgfailover-metrics-init-node-pg1-role")["read_formation"] is False
+    ident = args_of(high, "pgfailover-node-init-pg1-ident-map")["text"]
+    assert "pgfailover prometheus pgfailover_metrics  # Managed by Salt (pgfailover)" in ident
+    unit = render_template(tmp_path, "pgfailover/files/metrics/exporter.service.jinja", node_unit["context"])
+    assert "host=/run/postgresql port=5432 user=pgfailover_metrics dbname=postgres" in unit
+    assert "--web.listen-address=0.0.0.0:9300" in unit and "--web.config.file" not in unit
+    queries = render_template(
+        tmp_path, "pgfailover/files/metrics/queries.yaml.jinja",
+        args_of(high, "pgfailover-metrics-init-monitor-queries")["context"],
+    )  # fmt: skip
+    parsed = yaml.safe_load(queries)
+    assert set(parsed) == {"pgfailover_node", "pgfailover_formation", "pgfailover_instance"}
+    assert "'apply_settings', 'primary', 'single', 'wait_primary'" in parsed["pgfailover_node"]["query"]
+    node_queries = render_template(
+        tmp_path, "pgfailover/files/metrics/queries.yaml.jinja",
+        args_of(high, "pgfailover-metrics-init-node-pg1-queries")["context"],
+    )  # fmt: skip
+    assert set(yaml.safe_load(node_queries)) == {"pgfailover_instance"}
+
+
+def test_metrics_on_redhat_render_the_pgdg_exporter_and_web_config(tmp_path):
+    pillar = {
+        "pgfailover": {
+            **METRICS_CLUSTER,
+            "repo": {"kind": "url", "url": "https://mirror.invalid/pgdg/15"},
+            "metrics": {"web_config": {"basic_auth_users": {"prometheus": "$2y$10$hash"}}},
+        }
+    }
+    high = show_sls(tmp_path, "pg2", pillar, REDHAT)
+    assert args_of(high, "pgfailover-metrics-init-package")["name"] == "postgres_exporter"
+    unit = args_of(high, "pgfailover-metrics-init-node-pg2-unit")["context"]
+    assert unit["exporter"] == "/usr/bin/postgres_exporter"
+    assert unit["web_config"] == "/etc/pgfailover/metrics/web-node-pg2.yaml"
+    web = args_of(high, "pgfailover-metrics-init-node-pg2-web-config")
+    assert web["mode"] == "0640" and web["dataset"] == {"basic_auth_users": {"prometheus": "$2y$10$hash"}}
+
+
+def test_metrics_clean_removes_the_exporters_and_their_package(tmp_path):
+    grains = {"os_family": "Debian", "os": "Debian"}
+    high = show_sls(tmp_path, "mon", {"pgfailover": METRICS_CLUSTER}, grains, sls="pgfailover.clean")
+    assert args_of(high, "pgfailover-metrics-clean-monitor-service")["name"] == "pgfailover-metrics-monitor"
+    assert args_of(high, "pgfailover-metrics-clean-package")["name"] == "prometheus-postgres-exporter"
+    without = show_sls(tmp_path, "mon", {"pgfailover": CLUSTER}, grains, sls="pgfailover.clean")
+    assert (
+        "pgfailover-metrics-clean-monitor-service" in without
+        and "pgfailover-metrics-clean-package" not in without
+    )

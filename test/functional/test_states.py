@@ -430,6 +430,7 @@ def test_monitoring_role_is_unprivileged_limited_and_converges(states, modules, 
     role = modules.pgfailover.role("health_probe", pgdata=primary)
     assert role == {
         "login": True, "password_set": False, "superuser": False, "connection_limit": 4, "pg_monitor": True,
+        "reads_formation": False,
     }  # fmt: skip
     assert (
         states.pgfailover.monitoring_role_present("health_probe", connection_limit=4, pgdata=primary).changes
@@ -440,3 +441,39 @@ def test_monitoring_role_is_unprivileged_limited_and_converges(states, modules, 
     standby = formation.nodes["node2"]["pgdata"]
     on_standby = states.pgfailover.monitoring_role_present("health_probe", connection_limit=2, pgdata=standby)
     assert on_standby.result is True and on_standby.changes == {} and "standby" in on_standby.comment
+
+
+def test_the_monitors_metrics_role_reads_the_node_and_formation_tables_and_nothing_more(
+    states, modules, formation
+):
+    """The exporter's role on the monitor: it reads the formation, cannot change it, and converges."""
+    monitor = formation.monitor
+    ret = states.pgfailover.monitoring_role_present(
+        "metrics_probe", connection_limit=3, read_formation=True, pgdata=monitor
+    )
+    assert ret.result is True and ret.changes == {"role": {"old": None, "new": "metrics_probe"}}, ret.comment
+    role = modules.pgfailover.role("metrics_probe", dbname="pg_auto_failover", pgdata=monitor)
+    assert role["reads_formation"] is True and role["superuser"] is False and role["pg_monitor"] is True
+    again = states.pgfailover.monitoring_role_present(
+        "metrics_probe", connection_limit=3, read_formation=True, pgdata=monitor
+    )
+    assert again.changes == {}, again.comment
+    with open(os.path.join(monitor, "postmaster.pid")) as f:
+        lines = f.read().splitlines()
+    port, socket_dir = lines[3], lines[4]
+
+    def as_metrics_role(sql):
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-h", socket_dir, "-p", port,
+             "-d", "pg_auto_failover", "-Atc", f"SET ROLE metrics_probe; {sql}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    reading = as_metrics_role("SELECT count(*) FROM pgautofailover.node;")
+    assert reading.returncode == 0 and int(reading.stdout.split()[-1]) >= 1, reading.stderr
+    for forbidden in (
+        "UPDATE pgautofailover.node SET candidatepriority = 0;",
+        "SELECT count(*) FROM pgautofailover.event;",
+    ):
+        refused = as_metrics_role(forbidden)
+        assert "permission denied" in refused.stderr, (forbidden, refused.stdout, refused.stderr)

@@ -29,6 +29,7 @@ IMAGE_PACKAGES = (
 REPO_PACKAGES = (
     "postgresql-15", "postgresql-client-15", "postgresql-contrib", "postgresql-15-auto-failover",
     "pg-auto-failover-cli", "haproxy", "python3-psycopg2", "pgbackrest", "openssh-server", "openssh-client",
+    "prometheus-postgres-exporter", "prometheus",
 )  # fmt: skip
 DEBOOTSTRAP_SOURCES = "debootstrap.sources.list"
 # Bump when the build steps below change in a way the lists above do not show.

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers.bad_pillars import CASES, HARDENING_CASES, broken, good
+from lab.paths import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC = importlib.util.spec_from_file_location(
     "pgfailover_pillar", os.path.join(REPO, "_modules", "pgfailover_pillar.py")
 )
@@ -222,4 +222,53 @@ def test_haproxy_and_health_endpoint_mistakes_are_refused(haproxy, health, named
 def test_a_health_port_is_checked_only_where_endpoints_run():
     cluster = good()
     cluster["health"] = {"port": 5432}  # no HAProxy: no endpoint, nothing listens there
+    assert validate(cluster) == []
+
+
+@pytest.mark.parametrize(
+    ("metrics", "node_options", "named"),
+    [
+        ({"port": 0}, {}, "pgfailover:metrics:port is 0; allowed: a port number"),
+        ({"prot": 9187}, {}, "pgfailover:metrics:prot is unknown; did you mean port?"),
+        ({"web_config": {"tls_config": {}}}, {}, "pgfailover:metrics:web_config is"),
+        ({"web_config": "basic"}, {}, "allowed: a mapping of the exporter's web configuration keys"),
+        ({"dbuser": "metrics; DROP"}, {}, "pgfailover:metrics:dbuser is"),
+        (
+            {"port": 5432},
+            {},
+            "pgfailover:nodes:0:metrics_port (or pgfailover:metrics:port) gives the exporter "
+            "port 5432 on minion pg1, where node pg1's PostgreSQL listens",
+        ),
+        ({}, {"health_port": 9187}, "where node pg1's health endpoint listens"),
+        ({}, {"metrics_port": "x"}, "pgfailover:nodes:0:metrics_port is 'x'"),
+    ],
+    ids=[
+        "port",
+        "unknown-key",
+        "web-config-key",
+        "web-config-type",
+        "dbuser",
+        "on-postgres",
+        "on-health",
+        "node-port",
+    ],
+)
+def test_metrics_mistakes_are_refused_naming_the_key(metrics, node_options, named):
+    cluster = good()
+    cluster["metrics"] = metrics
+    cluster["nodes"][0].update(node_options)
+    problems = validate(cluster)
+    assert any(named in problem for problem in problems), problems
+
+
+def test_exporters_of_one_minion_need_their_own_ports_and_a_valid_metrics_section_passes():
+    cluster = good()
+    cluster["metrics"] = {"port": 9300, "web_config": {"basic_auth_users": {"prometheus": "$2y$10$x"}}}
+    assert validate(cluster) == []
+    cluster["monitor"]["minion"] = cluster["nodes"][0].get("minion", cluster["nodes"][0]["name"])
+    problems = validate(cluster)
+    assert any(
+        "pgfailover:nodes:0:metrics_port" in p and "the exporter of pgfailover:monitor" in p for p in problems
+    )
+    cluster["monitor"]["metrics_port"] = 9301
     assert validate(cluster) == []

@@ -1,7 +1,9 @@
 """
-HAProxy in front of the cluster, on real hosts: the formula puts HAProxy on
-the monitor's host (pgfailover:haproxy:minions) and a health endpoint on
-every node. Clients write through HAProxy's read-write port while a
+HAProxy and metrics in front of the cluster, on real hosts: the formula puts
+HAProxy on the monitor's host (pgfailover:haproxy:minions), a health
+endpoint on every node and a Prometheus exporter on every instance
+(pgfailover:metrics), which a Prometheus server scrapes with the shipped alert
+rules. Clients write through HAProxy's read-write port while a
 switchover and a killed primary happen, next to a client on the multi-host
 formation URI; the read-only port never takes a write, drops a partitioned
 secondary and falls back to the primary when no secondary is left; and at
@@ -17,6 +19,7 @@ import collections
 import json
 import threading
 import time
+import urllib.request
 
 import psycopg
 import pytest
@@ -24,14 +27,17 @@ import pytest
 from chaos import campaign, faults, report
 from helpers.cluster import APP_PASSWORD, SHOW_STATE, WRITABLE, Cluster, record
 from helpers.local_cluster import BINDIR
+from helpers.prometheus import Prometheus
 from helpers.proxy import FLOODS, health, proxy_uri, servers
 from helpers.sampler import Sampler
+from helpers.waiting import wait_until
 from helpers.writer import CONNECT_OPTIONS, Writer
 from lab.session import orchestrate_changes, orchestrate_failures
 
 PROXY_HOST = "mon"
 READ_WRITE, READ_ONLY, STATS = 5000, 5001, 7000
 FRONTEND = "pgfailover-default-read-{}"
+METRICS_PORT, METRICS_LIMIT = 9187, 3
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +46,18 @@ def cluster(lab, tmp_path_factory):
     lab.up("mon", "pg1", "pg2", "pg3")
     cluster = Cluster(lab, str(tmp_path_factory.mktemp("pillar")))
     cluster.overrides = {"failover": {"profile": "fast"}}  # failovers in seconds, as day 2's
-    cluster.install_pillar(haproxy={"minions": [PROXY_HOST]})
+    cluster.install_pillar(haproxy={"minions": [PROXY_HOST]}, metrics={"connection_limit": METRICS_LIMIT})
     return cluster
+
+
+@pytest.fixture(scope="module")
+def prometheus(lab, cluster):
+    """Prometheus (Debian's package) on the monitor's host, scraping every exporter with the rules."""
+    server = Prometheus(lab, "mon")
+    targets = {name: f"{lab.address(name)}:{METRICS_PORT}" for name in ["mon", *cluster.nodes]}
+    server.install([targets["mon"]], [targets[name] for name in cluster.nodes])
+    yield server
+    server.remove()
 
 
 def proxy(lab, port):
@@ -55,16 +71,6 @@ def node_of(lab, nodes):
 
 def answers(lab, nodes, path):
     return {name: health(lab.address(name), path)[0] for name in nodes}
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def read_write_servers_up(lab):
@@ -159,7 +165,7 @@ def test_health_endpoints_and_haproxy_agree_with_the_monitor(lab, cluster):
     assert status == 200 and json.loads(body)["postgres"]["in_recovery"] is True
     for _ in range(20):  # answer times, printed in the run's summary
         answers(lab, cluster.nodes, "/primary")
-    wait_for(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy routes writes to {primary} only")
+    wait_until(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy writes to {primary} only")
 
 
 async def flood(address, port, clients, seconds):
@@ -238,7 +244,7 @@ def test_a_flood_of_health_checks_leaves_postgresql_serving_and_haproxy_recovers
         "SELECT rolsuper, rolconnlimit FROM pg_roles WHERE rolname = 'pgfailover_health'",
     )
     assert role.stdout.strip() == "f|3"
-    wait_for(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy routes writes to {primary} only")
+    wait_until(lambda: read_write_servers_up(lab) == [primary], 15, f"HAProxy writes to {primary} only")
     assert cluster.primary() == primary
     cluster.converged()
 
@@ -265,7 +271,7 @@ def test_the_health_endpoint_never_holds_a_smart_shutdown(lab, cluster):
     assert smart.returncode == 0, f"smart shutdown held for {held:.0f} s; sessions:\n{sessions}"
     cluster.converged()  # the keeper starts PostgreSQL again
     back = {secondary: 200}
-    wait_for(lambda: answers(lab, [secondary], "/replica") == back, 60, f"{secondary} back as a replica")
+    wait_until(lambda: answers(lab, [secondary], "/replica") == back, 60, f"{secondary} back as a replica")
 
 
 def test_the_read_only_port_never_takes_a_write_and_drops_a_partitioned_secondary(lab, cluster, partitioned):
@@ -279,7 +285,7 @@ def test_the_read_only_port_never_takes_a_write_and_drops_a_partitioned_secondar
             conn.execute("CREATE TABLE must_not_exist (id int)")
     cut, kept = secondaries
     partitioned(cut)
-    wait_for(
+    wait_until(
         lambda: servers(lab.address(PROXY_HOST), STATS)[(FRONTEND.format("only"), cut)] == "DOWN",
         30,
         f"HAProxy marks the partitioned {cut} down on the read-only port",
@@ -304,7 +310,7 @@ def test_the_read_only_port_falls_back_to_the_primary_when_no_secondary_is_healt
         up = servers(lab.address(PROXY_HOST), STATS)  # one stats page per poll
         return [up[(FRONTEND.format("only"), name)] for name in secondaries]
 
-    wait_for(
+    wait_until(
         lambda: read_only_servers() == ["DOWN"] * len(secondaries),
         30,
         f"HAProxy marks the partitioned {secondaries} down on the read-only port",
@@ -358,7 +364,7 @@ def test_writes_through_haproxy_follow_a_switchover(lab, cluster):
     written = routing.checked_writes()
     assert old in written and new in written, written  # the sampler saw both sides of the switch
     assert written.index(new) > max(i for i, node in enumerate(written) if node == old)
-    wait_for(lambda: read_write_servers_up(lab) == [new], 15, f"HAProxy routes writes to {new} only")
+    wait_until(lambda: read_write_servers_up(lab) == [new], 15, f"HAProxy writes to {new} only")
 
 
 @pytest.mark.slow
@@ -417,6 +423,111 @@ def test_a_short_seeded_chaos_campaign_converges_loses_nothing_and_reports(lab, 
     assert "| partition-two-secondaries | 1 |" in (tmp_path / "README.md").read_text()
 
 
+def test_prometheus_sees_the_formation_as_the_monitor_does_and_no_alert_fires(lab, cluster, prometheus):
+    table = cluster.converged()
+    primary = cluster.primary()
+    expected = {name: float(name == primary) for name in table}
+    wait_until(lambda: prometheus.by_node("pgfailover_node_is_primary") == expected, 60, f"{primary} primary")
+    wait_until(lambda: set(prometheus.targets_up().values()) == {"up"}, 30, "every exporter scraped")
+    assert set(prometheus.query("pg_up").values()) == {1.0}
+    assert prometheus.by_node("pgfailover_node_healthy") == dict.fromkeys(table, 1.0)
+    assert prometheus.by_node("pgfailover_node_state_matches") == dict.fromkeys(table, 1.0)
+    assert prometheus.by_node("pgfailover_node_candidate_priority") == {
+        name: float(node["candidate_priority"]) for name, node in table.items()
+    }
+    sync = cluster.call("pgfailover.number_sync_standbys")
+    assert set(prometheus.query("pgfailover_formation_number_sync_standbys").values()) == {float(sync)}
+    recovery = prometheus.by_node("pgfailover_instance_in_recovery")
+    assert recovery == {"monitor": 0.0, **{name: float(name != primary) for name in table}}
+    wait_until(lambda: prometheus._get("/api/v1/rules")["groups"], 30, "the rules are loaded")
+    assert [a for a in prometheus._get("/api/v1/alerts")["alerts"] if a["state"] == "firing"] == []
+
+
+def test_a_flood_of_scrapes_leaves_postgresql_connections_to_clients(lab, cluster):
+    """
+    200 scrapes at once of the primary's exporter: the metrics role never
+    holds more than its connection limit, and clients connect all along.
+    """
+    primary = cluster.primary()
+    url = f"http://{lab.address(primary)}:{METRICS_PORT}/metrics"
+    count = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'pgfailover_metrics'"
+    seen, answers, client_errors = [], collections.Counter(), []
+    stop = threading.Event()
+
+    def scrape():
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:
+                answers[answer.status] += 1
+        except OSError as exc:
+            answers[type(exc).__name__] += 1
+
+    def watch():
+        with psycopg.connect(
+            proxy(lab, READ_WRITE), password=APP_PASSWORD, autocommit=True, **CONNECT_OPTIONS
+        ) as conn:
+            while not stop.is_set():
+                seen.append(conn.execute(count).fetchone()[0])
+                time.sleep(0.1)
+
+    def connect_clients():
+        while not stop.is_set():
+            try:
+                with psycopg.connect(
+                    proxy(lab, READ_WRITE), password=APP_PASSWORD, autocommit=True, **CONNECT_OPTIONS
+                ) as conn:
+                    conn.execute("SELECT 1")
+            except psycopg.Error as exc:
+                client_errors.append(str(exc))
+            time.sleep(0.2)
+
+    helpers = [threading.Thread(target=watch), threading.Thread(target=connect_clients)]
+    for thread in helpers:
+        thread.start()
+    try:
+        scrapers = [threading.Thread(target=scrape) for _ in range(200)]
+        for thread in scrapers:
+            thread.start()
+        for thread in scrapers:
+            thread.join(120)
+    finally:
+        stop.set()
+        for thread in helpers:
+            thread.join(30)
+    print(f"metrics flood: answers {dict(answers)}, metrics role sessions at most {max(seen)}")
+    assert seen and max(seen) <= METRICS_LIMIT, seen
+    assert client_errors == [], client_errors[:3]
+    assert answers[200] >= 1, answers
+
+
+@pytest.mark.slow
+def test_a_killed_primary_moves_is_primary_and_fires_node_unhealthy_until_it_rejoins(
+    lab, cluster, prometheus, killed
+):
+    cluster.converged()
+    old = cluster.primary()
+    killed(old)
+
+    def promoted():
+        primary = cluster.call("pgfailover.primary")  # None while no node is primary
+        return primary and primary["nodename"] != old and primary["nodename"]
+
+    new = wait_until(promoted, 120, "a new primary")
+    failed_over = time.monotonic()
+    expected = {name: float(name == new) for name in cluster.nodes}
+    wait_until(lambda: prometheus.by_node("pgfailover_node_is_primary") == expected, 30, f"{new} primary")
+    moved = time.monotonic() - failed_over
+    wait_until(
+        lambda: [a for a in prometheus.firing("PgFailoverNodeUnhealthy") if a["node"] == old],
+        30 - moved,
+        f"PgFailoverNodeUnhealthy firing for {old}",
+    )
+    fired = time.monotonic() - failed_over
+    lab.start(old)
+    cluster.converged()
+    wait_until(lambda: not prometheus.firing("PgFailoverNodeUnhealthy"), 60, "the alert resolved")
+    print(f"metrics: is_primary moved {moved:.1f} s, node unhealthy firing {fired:.1f} s after the failover")
+
+
 def test_clean_removes_haproxy_and_the_health_endpoints_and_keeps_the_data(lab, cluster):
     """Last in this module: it removes the cluster."""
     result = cluster.orchestrate("pgfailover.orch.clean")
@@ -427,6 +538,16 @@ def test_clean_removes_haproxy_and_the_health_endpoints_and_keeps_the_data(lab, 
         unit = f"pgfailover-health-{host}"
         assert lab.run(host, "systemctl", "is-active", unit, check=False).stdout.strip() != "active"
         assert lab.run(host, "test", "-e", f"/etc/systemd/system/{unit}.service", check=False).returncode == 1
+        exporter = f"pgfailover-metrics-node-{host}"
+        assert lab.run(host, "systemctl", "is-active", exporter, check=False).stdout.strip() != "active"
+        assert (
+            lab.run(host, "test", "-e", f"/etc/systemd/system/{exporter}.service", check=False).returncode
+            == 1
+        )
+        assert lab.run(host, "test", "-e", "/etc/pgfailover/metrics", check=False).returncode == 1
+        assert (
+            lab.run(host, "test", "-e", "/usr/bin/prometheus-postgres-exporter", check=False).returncode == 1
+        )
         assert (
             lab.run(host, "test", "-f", f"/var/lib/postgresql/pgaf/{host}/PG_VERSION", check=False).returncode
             == 0
