@@ -7,6 +7,7 @@
 # the state table.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args %}
 {%- set conn = dict(mapdata.conn, pgdata=mapdata.monitor.pgdata) %}
 
 pgfailover-formation-init-converged:
@@ -14,9 +15,7 @@ pgfailover-formation-init-converged:
     - name: {{ mapdata.formation }}
     - timeout: 300
     - expect_nodes: {{ mapdata.nodes | length }}
-{%- for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(conn) }}
 
 pgfailover-formation-init-settings:
   pgfailover.formation_present:
@@ -25,9 +24,7 @@ pgfailover-formation-init-settings:
 {%- if mapdata.number_sync_standbys is not none %}
     - number_sync_standbys: {{ mapdata.number_sync_standbys }}
 {%- endif %}
-{%- for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: pgfailover-formation-init-converged
 
@@ -35,9 +32,7 @@ pgfailover-formation-init-failover-profile:
   pgfailover.monitor_settings:
     - name: {{ mapdata.failover.profile }}
     - settings: {{ mapdata.failover_monitor | json }}
-{%- for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: pgfailover-formation-init-converged
 
@@ -46,9 +41,7 @@ pgfailover-formation-init-final-check:
     - name: {{ mapdata.formation }}
     - timeout: 120
     - expect_nodes: {{ mapdata.nodes | length }}
-{%- for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: pgfailover-formation-init-settings
       - pgfailover: pgfailover-formation-init-failover-profile

@@ -5,6 +5,7 @@
 # keeper's state file and the local PostgreSQL; it never asks the monitor.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args %}
 {%- set health = mapdata.health %}
 
 include:
@@ -34,9 +35,7 @@ pgfailover-health-init-program:
     - name: {{ health.dbuser }}
     - connection_limit: {{ health.connection_limit }}
     - pgdata: {{ node.pgdata }}
-{%-   for key, value in mapdata.conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(mapdata.conn) }}
     - require:
       - sls: {{ tplroot }}.node
 

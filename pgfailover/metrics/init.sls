@@ -8,6 +8,7 @@
 # stopped: it would take the default port.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args %}
 {%- set metrics = mapdata.metrics %}
 {%- set instances = [] %}
 {%- if mapdata.is_monitor %}
@@ -58,9 +59,7 @@ pgfailover-metrics-init-config-dir:
     - connection_limit: {{ metrics.connection_limit }}
     - read_formation: {{ instance.monitor }}
     - pgdata: {{ instance.pgdata }}
-{%-     for key, value in mapdata.conn.items() %}
-    - {{ key }}: {{ value }}
-{%-     endfor %}
+{{- conn_args(mapdata.conn) }}
     - require:
       - sls: {{ instance.sls }}
 

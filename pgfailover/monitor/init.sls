@@ -4,6 +4,7 @@
 # its autoctl_node role protected by the pillar's password.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args, instance_states %}
 {%- set monitor = mapdata.monitor %}
 {%- set conn = dict(mapdata.conn, pgdata=monitor.pgdata) %}
 
@@ -18,27 +19,18 @@ pgfailover-monitor-init-present:
     - port: {{ monitor.port }}
     - auth: {{ mapdata.auth }}
     - ssl: {{ mapdata.ssl_arg | json }}
-{%- for key, value in mapdata.conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(mapdata.conn) }}
     - require:
       - sls: {{ tplroot }}.package
       - sls: {{ tplroot }}.config
 
-{%- set instance = 'monitor' %}
-{%- set pgdata = monitor.pgdata %}
-{%- set settings = mapdata.postgresql.settings %}
-{%- set unit = monitor.unit %}
-{%- set present = 'pgfailover-monitor-init-present' %}
-{%- set prefix = 'pgfailover-monitor-init' %}
-{%- include tplroot ~ '/files/instance.jinja' %}
+{{ instance_states(tplroot, mapdata, 'monitor', monitor.pgdata, monitor.unit, mapdata.postgresql.settings,
+                   'pgfailover-monitor-init-present', 'pgfailover-monitor-init') }}
 
 pgfailover-monitor-init-ready:
   pgfailover.monitor_ready:
     - name: {{ monitor.pgdata }}
-{%- for key, value in mapdata.conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(mapdata.conn) }}
     - require:
       - service: pgfailover-monitor-init-service
       - pgfailover: pgfailover-monitor-init-settings-applied
@@ -48,9 +40,7 @@ pgfailover-monitor-init-autoctl-node-password:
   pgfailover.role_present:
     - name: autoctl_node
     - password_pillar: pgfailover:passwords:autoctl_node
-{%-   for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: pgfailover-monitor-init-ready
 
@@ -63,8 +53,6 @@ pgfailover-monitor-init-demote-timeout-raised-first:
     - settings:
         primary_demote_timeout: {{ mapdata.failover_monitor.primary_demote_timeout }}
     - increase_only: True
-{%- for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%- endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: pgfailover-monitor-init-ready

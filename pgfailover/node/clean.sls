@@ -5,6 +5,7 @@
 # with pgfailover:clean:remove_data.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args %}
 {%- set remove_data = mapdata.clean.remove_data is sameas true %}
 
 {%- for node in mapdata.local_nodes %}
@@ -16,9 +17,7 @@
     - destroy: {{ remove_data }}
     - allow_last_standby: {{ mapdata.clean.get('allow_last_standby', False) is sameas true }}
     - pgdata: {{ node.pgdata }}
-{%-   for key, value in mapdata.conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(mapdata.conn) }}
 
 # A dropped keeper exits and Restart=always brings it back two seconds later;
 # service.dead sees that pause as "already dead" and would not stop the unit,

@@ -5,6 +5,7 @@
 # the pillar's passwords; application pg_hba rules on every node.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args, instance_states %}
 {%- from tplroot ~ "/node/roles.jinja" import password_roles with context %}
 {%- set app = mapdata.app %}
 
@@ -29,9 +30,7 @@ include:
 {%-   if mapdata.ssl.mode == 'ca' %}
     - sslrootcert: {{ mapdata.ssl.ca_file }}
 {%-   endif %}
-{%-   for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - require:
       - sls: {{ tplroot }}.package
       - sls: {{ tplroot }}.config
@@ -48,26 +47,18 @@ include:
     - candidate_priority: {{ node.candidate_priority }}
     - replication_quorum: {{ node.replication_quorum }}
     - monitor_uri: {{ mapdata.monitor_uri }}
-{%-   for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: {{ prefix }}-ready-to-join
 
-{%-   set instance = 'node ' ~ node.name %}
-{%-   set pgdata = node.pgdata %}
-{%-   set settings = node.settings %}
-{%-   set unit = node.unit %}
-{%-   set present = prefix ~ '-present' %}
-{%-   include tplroot ~ '/files/instance.jinja' %}
+{{ instance_states(tplroot, mapdata, 'node ' ~ node.name, node.pgdata, node.unit, node.settings,
+                   prefix ~ '-present', prefix) }}
 
 {{ prefix }}-ready:
   pgfailover.node_ready:
     - name: {{ node.name }}
     - timeout: 300
-{%-   for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - require:
       - service: {{ prefix }}-service
       - pgfailover: {{ prefix }}-settings-applied
@@ -76,9 +67,7 @@ include:
   pgfailover.config_value:
     - name: timeout.network_partition_timeout
     - value: {{ mapdata.network_partition_timeout }}
-{%-   for key, value in conn.items() %}
-    - {{ key }}: {{ value }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - require:
       - pgfailover: {{ prefix }}-ready
 
@@ -119,9 +108,7 @@ include:
 {{ prefix }}-replicator-hba-reload:
   pgfailover.reloaded:
     - name: pg_hba.conf (replicator access)
-{%-   for k, v in conn.items() %}
-    - {{ k }}: {{ v }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - onchanges:
       - file: {{ prefix }}-replicator-hba
 
@@ -147,9 +134,7 @@ include:
 {{ prefix }}-app-hba-reload:
   pgfailover.reloaded:
     - name: pg_hba.conf (application access)
-{%-   for k, v in conn.items() %}
-    - {{ k }}: {{ v }}
-{%-   endfor %}
+{{- conn_args(conn) }}
     - onchanges:
       - file: {{ prefix }}-app-hba
 {%-   endif %}
