@@ -107,6 +107,7 @@ SCHEMA = {
         "config_dir": "path",
         "web_config": "web_config",
     },
+    "tofs": {"files_switch": "grain_names", "source_files": "source_files"},
     "clean": {"remove_data": "bool", "remove_packages": "bool", "allow_last_standby": "bool"},
     "passwords": {
         "autoctl_node": "secret",
@@ -137,6 +138,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 # Paths reach file states and unit files: no shell or unit-file syntax in them.
 _PATH = re.compile(r"/[A-Za-z0-9_.@+,=/-]{0,4095}")
+_GRAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# A file name under the formula's files/ (TOFS): no absolute path, no '..'.
+_RELATIVE = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*")
 _SETTING_NAME = re.compile(r"[a-z_][a-z0-9_.]{0,62}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A systemd calendar expression (OnCalendar=), such as "Sun *-*-* 01:00:00".
@@ -303,6 +307,20 @@ CHECKS = {
         None
         if isinstance(v, dict) and set(v) <= set(WEB_CONFIG_KEYS)
         else f"a mapping of the exporter's web configuration keys: {', '.join(WEB_CONFIG_KEYS)}"
+    ),
+    "grain_names": lambda v: (
+        None
+        if isinstance(v, list) and all(isinstance(i, str) and _GRAIN.fullmatch(i) for i in v)
+        else "a list of grain names such as id, os_family"
+    ),
+    "source_files": lambda v: (
+        None
+        if isinstance(v, dict)
+        and all(
+            isinstance(names, list) and all(isinstance(n, str) and _RELATIVE.fullmatch(n) for n in names)
+            for names in v.values()
+        )
+        else "a mapping of a formula file's name to a list of file names under files/ tried before it"
     ),
     "monitor": lambda v: None,  # _check_monitor
     "any": lambda v: None,

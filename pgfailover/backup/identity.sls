@@ -7,6 +7,7 @@
 # keys only ever run pgBackRest (see files/pgbackrest_ssh.sh.jinja).
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import files_switch %}
 {%- set backup = mapdata.backup %}
 {%- set ssh_dir = mapdata.home ~ '/.ssh' %}
 
@@ -50,7 +51,7 @@ pgfailover-backup-identity-key:
 pgfailover-backup-identity-ssh-command:
   file.managed:
     - name: {{ backup.ssh_command }}
-    - source: salt://{{ tplroot }}/files/pgbackrest_ssh.sh.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'pgbackrest_ssh.sh.jinja') }}
     - template: jinja
     - context:
         pgbackrest: {{ backup.pgbackrest }}

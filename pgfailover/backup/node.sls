@@ -4,6 +4,7 @@
 # to, restore from, and be backed up by), and the repository host's access.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import files_switch %}
 {%- from tplroot ~ "/backup/access.jinja" import ssh_access with context %}
 {%- set backup = mapdata.backup %}
 
@@ -13,7 +14,7 @@ include:
 pgfailover-backup-node-config:
   file.managed:
     - name: {{ backup.config_file }}
-    - source: salt://{{ tplroot }}/files/pgbackrest_node.conf.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'pgbackrest_node.conf.jinja') }}
     - template: jinja
     - context:
         backup: {{ backup | json }}

@@ -5,6 +5,7 @@
 # secondary), the nodes' access, the stanza, and the backup timers.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import files_switch %}
 {%- from tplroot ~ "/backup/access.jinja" import ssh_access with context %}
 {%- set backup = mapdata.backup %}
 {%- set peers = {} %}
@@ -30,7 +31,7 @@ pgfailover-backup-repository-path:
 pgfailover-backup-repository-config:
   file.managed:
     - name: {{ backup.config_file }}
-    - source: salt://{{ tplroot }}/files/pgbackrest_repository.conf.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'pgbackrest_repository.conf.jinja') }}
     - template: jinja
     - context:
         backup: {{ backup | json }}

@@ -4,6 +4,7 @@
 # the execution module reads its defaults from.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import files_switch %}
 
 include:
   - {{ tplroot }}.package
@@ -39,7 +40,7 @@ pgfailover-config-data-root:
 pgfailover-config-pidfile-guard:
   file.managed:
     - name: {{ mapdata.pidfile_guard }}
-    - source: salt://{{ tplroot }}/files/pidfile_guard.sh
+    - source: {{ files_switch(tplroot, mapdata, 'pidfile_guard.sh') }}
     - mode: '0755'
     - makedirs: True
 
@@ -48,7 +49,7 @@ pgfailover-config-pidfile-guard:
 pgfailover-config-pgpass:
   file.managed:
     - name: {{ mapdata.home }}/.pgpass
-    - source: salt://{{ tplroot }}/files/pgpass.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'pgpass.jinja') }}
     - template: jinja
     - context:
         monitor_hostname: {{ mapdata.monitor.hostname }}

@@ -6,6 +6,7 @@
 # primary as backup when none is), and an optional stats page.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/libmacros.jinja" import files_switch %}
 
 {%- if mapdata.is_haproxy %}
 
@@ -23,7 +24,7 @@ pgfailover-haproxy-init-package:
 pgfailover-haproxy-init-config:
   file.managed:
     - name: {{ mapdata.haproxy_config }}
-    - source: salt://{{ tplroot }}/files/haproxy.cfg.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'haproxy.cfg.jinja') }}
     - template: jinja
     - context:
         haproxy: {{ mapdata.haproxy | json }}

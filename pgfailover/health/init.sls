@@ -5,7 +5,7 @@
 # keeper's state file and the local PostgreSQL; it never asks the monitor.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
-{%- from tplroot ~ "/libmacros.jinja" import conn_args %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args, files_switch %}
 {%- set health = mapdata.health %}
 
 include:
@@ -21,7 +21,7 @@ pgfailover-health-init-packages:
 pgfailover-health-init-program:
   file.managed:
     - name: {{ health.program }}
-    - source: salt://{{ tplroot }}/files/pgfailover_health.py
+    - source: {{ files_switch(tplroot, mapdata, 'pgfailover_health.py') }}
     - makedirs: True
     - mode: '0755'
 
@@ -64,7 +64,7 @@ pgfailover-health-init-program:
 {{ prefix }}-unit:
   file.managed:
     - name: {{ mapdata.unit_dir }}/{{ node.health_unit }}.service
-    - source: salt://{{ tplroot }}/files/health.service.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'health.service.jinja') }}
     - template: jinja
     - context:
         node: {{ node.name }}

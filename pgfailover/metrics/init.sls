@@ -8,7 +8,7 @@
 # stopped: it would take the default port.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
-{%- from tplroot ~ "/libmacros.jinja" import conn_args %}
+{%- from tplroot ~ "/libmacros.jinja" import conn_args, files_switch %}
 {%- set metrics = mapdata.metrics %}
 {%- set instances = [] %}
 {%- if mapdata.is_monitor %}
@@ -66,7 +66,7 @@ pgfailover-metrics-init-config-dir:
 {{ prefix }}-queries:
   file.managed:
     - name: {{ queries }}
-    - source: salt://{{ tplroot }}/files/metrics/queries.yaml.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'metrics/queries.yaml.jinja') }}
     - template: jinja
     - mode: '0644'
     - context:
@@ -93,7 +93,7 @@ pgfailover-metrics-init-config-dir:
 {{ prefix }}-unit:
   file.managed:
     - name: {{ mapdata.unit_dir }}/{{ unit }}.service
-    - source: salt://{{ tplroot }}/files/metrics/exporter.service.jinja
+    - source: {{ files_switch(tplroot, mapdata, 'metrics/exporter.service.jinja') }}
     - template: jinja
     - context:
         instance: {{ instance.name }}

@@ -423,3 +423,38 @@ def test_metrics_clean_removes_the_exporters_and_their_package(tmp_path):
         "pgfailover-metrics-clean-monitor-service" in without
         and "pgfailover-metrics-clean-package" not in without
     )
+
+
+def test_every_file_of_the_formula_can_be_overridden_per_minion_or_os_family(tmp_path):
+    """TOFS: files/<minion ID>/NAME, files/<os_family>/NAME, then the formula's files/NAME."""
+    pillar = {"pgfailover": {**CLUSTER, "haproxy": {"minions": ["pg1"]}, "metrics": {}}}
+    high = show_sls(tmp_path, "pg1", pillar, {"os_family": "Debian", "os": "Debian"})
+    assert args_of(high, "pgfailover-haproxy-init-config")["source"] == [
+        "salt://pgfailover/files/pg1/haproxy.cfg.jinja",
+        "salt://pgfailover/files/Debian/haproxy.cfg.jinja",
+        "salt://pgfailover/files/haproxy.cfg.jinja",
+    ]
+    sources = [
+        args["source"]
+        for state_id in high
+        for args in [args_of(high, state_id)]
+        if isinstance(args.get("source"), (str, list))
+    ]
+    assert sources and all(isinstance(source, list) and len(source) == 3 for source in sources), sources
+    renamed = {
+        "tofs": {"files_switch": ["os_family"], "source_files": {"haproxy.cfg.jinja": ["site/haproxy.cfg"]}}
+    }
+    high = show_sls(
+        tmp_path, "pg1", {"pgfailover": {**pillar["pgfailover"], **renamed}}, {"os_family": "Debian"}
+    )
+    assert args_of(high, "pgfailover-haproxy-init-config")["source"] == [
+        "salt://pgfailover/files/Debian/site/haproxy.cfg",
+        "salt://pgfailover/files/Debian/haproxy.cfg.jinja",
+        "salt://pgfailover/files/site/haproxy.cfg",
+        "salt://pgfailover/files/haproxy.cfg.jinja",
+    ]
+
+
+def test_an_os_family_without_parameters_is_refused_by_name(tmp_path):
+    error = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, {"os_family": "Suse"}, expect_error=True)
+    assert "OS family Suse has no parameters here; supported: Debian, RedHat" in error

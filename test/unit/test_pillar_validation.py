@@ -272,3 +272,29 @@ def test_exporters_of_one_minion_need_their_own_ports_and_a_valid_metrics_sectio
     )
     cluster["monitor"]["metrics_port"] = 9301
     assert validate(cluster) == []
+
+
+@pytest.mark.parametrize(
+    ("tofs", "named"),
+    [
+        ({"files_switch": "id"}, "pgfailover:tofs:files_switch is 'id'; allowed: a list of grain names"),
+        ({"files_switch": ["os family"]}, "pgfailover:tofs:files_switch is ['os family']"),
+        ({"source_files": {"haproxy.cfg.jinja": ["../../etc/shadow"]}}, "pgfailover:tofs:source_files is"),
+        ({"source_files": {"haproxy.cfg.jinja": "/etc/haproxy.cfg"}}, "allowed: a mapping of a formula file"),
+    ],
+    ids=["switch-not-a-list", "switch-bad-grain", "source-dotdot", "source-not-a-list"],
+)
+def test_tofs_mistakes_are_refused_naming_the_key(tofs, named):
+    cluster = good()
+    cluster["tofs"] = tofs
+    problems = validate(cluster)
+    assert any(named in problem for problem in problems), problems
+
+
+def test_a_tofs_section_with_site_files_is_valid():
+    cluster = good()
+    cluster["tofs"] = {
+        "files_switch": ["id", "os_family"],
+        "source_files": {"haproxy.cfg.jinja": ["site/ha.cfg"]},
+    }
+    assert validate(cluster) == []
