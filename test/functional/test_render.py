@@ -458,3 +458,22 @@ def test_every_file_of_the_formula_can_be_overridden_per_minion_or_os_family(tmp
 def test_an_os_family_without_parameters_is_refused_by_name(tmp_path):
     error = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, {"os_family": "Suse"}, expect_error=True)
     assert "OS family Suse has no parameters here; supported: Debian, RedHat" in error
+
+
+@pytest.mark.parametrize(
+    ("grains", "packages", "bindir"),
+    [
+        ({"os_family": "Debian", "os": "Debian"}, "postgresql-15", "/usr/lib/postgresql/15/bin"),
+        (REDHAT, "postgresql15-server", "/usr/pgsql-15/bin"),
+    ],
+    ids=["Debian", "RedHat"],
+)
+def test_mapdata_dumps_what_the_host_resolves_and_no_secret(tmp_path, grains, packages, bindir):
+    pillar = {"pgfailover": {**CLUSTER, "repo": {"kind": "url", "url": "https://mirror.invalid/repo"}}}
+    high = show_sls(tmp_path, "pg1", pillar, grains, sls="pgfailover._mapdata")
+    dump = args_of(high, "pgfailover-mapdata-dump")
+    values = dump["dataset"]["values"]
+    assert dump["name"] == "/tmp/salt_mapdata_dump.yaml" and dump["mode"] == "0600"
+    assert packages in values["packages"] and values["bindir"] == bindir
+    assert [node["name"] for node in values["local_nodes"]] == ["pg1"] and values["is_monitor"] is False
+    assert "passwords" not in values and "a" * 12 not in json.dumps(dump)
