@@ -4,7 +4,7 @@ VENV := .venv
 WHEELS := /var/cache/pgfailover/wheels
 PYTEST := PYTHONPATH=test $(VENV)/bin/pytest
 
-.PHONY: deps venv lint test test-quick unit functional integration demo bench chaos reference lab-down clean
+.PHONY: deps venv lint test test-quick unit functional integration demo bench chaos kitchen reference lab-down clean
 
 deps:
 	bin/install-deps
@@ -56,6 +56,11 @@ SEED ?= 1
 FAULTS ?= 60
 chaos: venv
 	bin/chaos --seed $(SEED) --faults $(FAULTS)
+
+# kitchen.yml's suites for real on lab hosts (converge, converge again with no
+# change, the suite's verifier), as Test Kitchen would in containers.
+kitchen: venv
+	bin/kitchen
 
 # docs/reference.md from the modules' docstrings (a unit test fails when it is stale).
 reference: venv
