@@ -237,6 +237,11 @@ def _shown(value, kind):
     return repr(value)
 
 
+def _strings_matching(value, pattern):
+    """True when ``value`` is a list of strings that each match ``pattern`` whole."""
+    return isinstance(value, list) and all(isinstance(i, str) and pattern.fullmatch(i) for i in value)
+
+
 def _whole(value, low, high):
     return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
 
@@ -279,11 +284,7 @@ CHECKS = {
     "nodes": lambda v: None if isinstance(v, list) else "a list of nodes, each with a name",
     "optional_bool": lambda v: None if v is None or isinstance(v, bool) else "true, false or null (auto)",
     "optional_port": lambda v: None if v is None or _whole(v, 1, 65535) else "null or a port, 1 to 65535",
-    "names": lambda v: (
-        None
-        if isinstance(v, list) and all(isinstance(i, str) and _NAME.fullmatch(i) for i in v)
-        else "a list of minion IDs"
-    ),
+    "names": lambda v: None if _strings_matching(v, _NAME) else "a list of minion IDs",
     "optional_hosts": lambda v: (
         None
         if v is None or (isinstance(v, list) and all(isinstance(i, str) and _HOST.fullmatch(i) for i in v))
@@ -309,17 +310,11 @@ CHECKS = {
         else f"a mapping of the exporter's web configuration keys: {', '.join(WEB_CONFIG_KEYS)}"
     ),
     "grain_names": lambda v: (
-        None
-        if isinstance(v, list) and all(isinstance(i, str) and _GRAIN.fullmatch(i) for i in v)
-        else "a list of grain names such as id, os_family"
+        None if _strings_matching(v, _GRAIN) else "a list of grain names such as id, os_family"
     ),
     "source_files": lambda v: (
         None
-        if isinstance(v, dict)
-        and all(
-            isinstance(names, list) and all(isinstance(n, str) and _RELATIVE.fullmatch(n) for n in names)
-            for names in v.values()
-        )
+        if isinstance(v, dict) and all(_strings_matching(names, _RELATIVE) for names in v.values())
         else "a mapping of a formula file's name to a list of file names under files/ tried before it"
     ),
     "monitor": lambda v: None,  # _check_monitor
