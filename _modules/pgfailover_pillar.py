@@ -724,20 +724,30 @@ def _check_metrics(cluster, nodes, problems):
     default = metrics.get("port", 9187)
     if CHECKS["port"](default):
         return  # refused by its own check
-    pillar_nodes = {n.get("name"): n for n in cluster.get("nodes") or [] if isinstance(n, dict)}
-    health_port = _section(cluster, "health").get("port", 8008)
+    pillar_nodes = {
+        n.get("name"): (i, n) for i, n in enumerate(cluster.get("nodes") or []) if isinstance(n, dict)
+    }
+    health = _section(cluster, "health")
+    health_port = health.get("port", 8008)
+    # The endpoints run when health:enabled says so, by default when HAProxy is used (as map.jinja decides).
+    health_on = (
+        health.get("enabled")
+        if health.get("enabled") is not None
+        else bool(_section(cluster, "haproxy").get("minions"))
+    )
     listeners = {}  # (minion, port) -> what listens there
     exporters = []
     monitor = _valid_monitor(cluster)
     if monitor.get("minion"):
         listeners[(monitor["minion"], monitor.get("port", 5431))] = "the monitor's PostgreSQL"
         exporters.append((monitor["minion"], monitor.get("metrics_port", default), "pgfailover:monitor"))
-    for index, node in enumerate(nodes):
-        pillar_node = pillar_nodes.get(node["name"], {})
+    for node in nodes:
+        index, pillar_node = pillar_nodes[node["name"]]
         listeners[(node["minion"], node["port"])] = f"node {node['name']}'s PostgreSQL"
-        listeners[(node["minion"], pillar_node.get("health_port", health_port))] = (
-            f"node {node['name']}'s health endpoint"
-        )
+        if health_on:
+            listeners[(node["minion"], pillar_node.get("health_port", health_port))] = (
+                f"node {node['name']}'s health endpoint"
+            )
         exporters.append(
             (node["minion"], pillar_node.get("metrics_port", default), f"pgfailover:nodes:{index}")
         )

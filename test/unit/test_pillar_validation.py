@@ -239,7 +239,6 @@ def test_a_health_port_is_checked_only_where_endpoints_run():
             "pgfailover:nodes:0:metrics_port (or pgfailover:metrics:port) gives the exporter "
             "port 5432 on minion pg1, where node pg1's PostgreSQL listens",
         ),
-        ({}, {"health_port": 9187}, "where node pg1's health endpoint listens"),
         ({}, {"metrics_port": "x"}, "pgfailover:nodes:0:metrics_port is 'x'"),
     ],
     ids=[
@@ -249,7 +248,6 @@ def test_a_health_port_is_checked_only_where_endpoints_run():
         "web-config-type",
         "dbuser",
         "on-postgres",
-        "on-health",
         "node-port",
     ],
 )
@@ -298,3 +296,17 @@ def test_a_tofs_section_with_site_files_is_valid():
         "source_files": {"haproxy.cfg.jinja": ["site/ha.cfg"]},
     }
     assert validate(cluster) == []
+
+
+def test_an_exporter_port_clashes_with_a_health_endpoint_only_where_endpoints_run():
+    cluster = good()
+    cluster["metrics"] = {"port": 8008}
+    assert validate(cluster) == []  # no HAProxy: no health endpoints
+    cluster["haproxy"] = {"minions": ["mon"]}
+    problems = validate(cluster)
+    assert any(
+        "pgfailover:nodes:0:metrics_port" in p and "node pg1's health endpoint listens" in p for p in problems
+    )
+    del cluster["haproxy"]
+    cluster["health"] = {"enabled": True}
+    assert any("node pg1's health endpoint listens" in p for p in validate(cluster))
