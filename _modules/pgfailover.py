@@ -2052,10 +2052,13 @@ def role(name, dbname="postgres", **kwargs):
 
 # The monitor's tables a metrics role reads (pgfailover_node_*, pgfailover_formation_*).
 _FORMATION_TABLES = ("pgautofailover.node", "pgautofailover.formation")
+# CASE, not AND: only CASE guarantees the privilege checks (which fail on a
+# schema that does not exist) are not evaluated on a node.
 _READS_FORMATION = (
-    "to_regclass('pgautofailover.node') IS NOT NULL AND "
+    "CASE WHEN to_regclass('pgautofailover.node') IS NULL THEN false ELSE "
     "has_schema_privilege(oid, 'pgautofailover', 'USAGE') AND "
     + " AND ".join(f"has_table_privilege(oid, '{table}', 'SELECT')" for table in _FORMATION_TABLES)
+    + " END"
 )
 
 
