@@ -113,11 +113,11 @@ def prepare(lab, instance, suite):
         raise RuntimeError(f"saltutil.sync_all failed: {synced}")
 
 
-def verify(instance):
+def verify():
     """The suite's verifier (test/kitchen) against the lab host."""
     argv = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(REPO, "test", "kitchen"),
-        f"--kitchen-exec=bin/lab exec {HOST} --", f"--kitchen-instance={instance}",
+        f"--kitchen-exec=bin/lab exec {HOST} --",
     ]  # fmt: skip
     return subprocess.run(
         argv, cwd=REPO, env={**os.environ, "PYTHONPATH": os.path.join(REPO, "test")}
@@ -134,7 +134,7 @@ def run_suite(lab, instance, suite, log):
         return {"converged": False, "failed": failed[:10]}
     ok, changed, failed = converge(lab, instance)
     log(f"kitchen: {instance}: second converge: {len(changed or [])} states changed {changed or ''}")
-    verified = verify(instance) == 0
+    verified = verify() == 0
     log(f"kitchen: {instance}: verify {'ok' if verified else 'FAILED'}")
     return {"converged": True, "idempotent": ok and changed == [], "changed": changed, "verified": verified}
 

@@ -13,7 +13,6 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--kitchen-exec", help="the command prefix that runs a command in the host")
-    parser.addoption("--kitchen-instance", default="single-host-debian-12", help="the suite's instance name")
 
 
 class Host:
