@@ -54,12 +54,9 @@ class Prometheus:
     def _write(self, path, content):
         self.lab.run(self.host, "sh", "-c", f"cat > {path}", input=content)
 
-    def _ready(self):
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
+    def _ready(self):  # a refused connection is retried by wait_until
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
+            return answer.status == 200
 
     def _get(self, path, **params):
         with urllib.request.urlopen(
@@ -78,13 +75,17 @@ class Prometheus:
         """A pgfailover_node_* metric now: {node: value}."""
         return {dict(labels)["node"]: value for labels, value in self.query(metric).items()}
 
-    def firing(self, alertname):
-        """The labels of the alerts named ``alertname`` that fire now."""
+    def firing(self, alertname=None):
+        """The labels of the alerts that fire now (only those named ``alertname`` when given)."""
         return [
             alert["labels"]
             for alert in self._get("/api/v1/alerts")["alerts"]
-            if alert["labels"].get("alertname") == alertname and alert["state"] == "firing"
+            if alert["state"] == "firing" and alertname in (None, alert["labels"].get("alertname"))
         ]
+
+    def rule_groups(self):
+        """The rule groups Prometheus has loaded."""
+        return self._get("/api/v1/rules")["groups"]
 
     def targets_up(self):
         """{scrape URL: health} of every active target."""

@@ -439,8 +439,8 @@ def test_prometheus_sees_the_formation_as_the_monitor_does_and_no_alert_fires(la
     assert set(prometheus.query("pgfailover_formation_number_sync_standbys").values()) == {float(sync)}
     recovery = prometheus.by_node("pgfailover_instance_in_recovery")
     assert recovery == {"monitor": 0.0, **{name: float(name != primary) for name in table}}
-    wait_until(lambda: prometheus._get("/api/v1/rules")["groups"], 30, "the rules are loaded")
-    assert [a for a in prometheus._get("/api/v1/alerts")["alerts"] if a["state"] == "firing"] == []
+    wait_until(prometheus.rule_groups, 30, "the rules are loaded")
+    assert prometheus.firing() == []
 
 
 def test_a_flood_of_scrapes_leaves_postgresql_connections_to_clients(lab, cluster):
