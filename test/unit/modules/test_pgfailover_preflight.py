@@ -1,7 +1,7 @@
 """
 Unit tests of the day-2 safety rules (pgfailover.preflight) over state tables
-shaped like the monitor's: which switchovers, rolling windows, removals and
-replacements are refused, and with which reason. The lab tests run the same
+shaped like the monitor's: which switchovers, rolling windows, removals,
+replacements and rebuilds are refused, and with which reason. The lab tests run the same
 rules against a real monitor for the common cases.
 """
 
@@ -104,6 +104,20 @@ def test_replacing_a_healthy_node_or_the_assigned_primary_is_refused(formation):
     assert "still the assigned primary" in pgfailover.preflight("replace", nodes=["pg1"])[0]
     assert "is healthy" in pgfailover.preflight("replace", nodes=["pg2"])[0]
     assert pgfailover.preflight("replace", nodes=["pg3"]) == []
+
+
+def test_rebuilding_the_primary_or_every_node_is_refused_a_wedged_node_is_not(formation):
+    wedged = [node("pg1", "report_lsn", "fast_forward"), node("pg2", "report_lsn"), node("pg3", "report_lsn")]
+    formation(wedged)
+    assert pgfailover.preflight("rebuild", nodes=["pg1"]) == []
+    formation(THREE)
+    assert pgfailover.preflight("rebuild", nodes=["pg1"]) == [
+        "node pg1 is the assigned primary: switch over first, then rebuild it"
+    ]
+    assert pgfailover.preflight("rebuild", nodes=["pg2"]) == []
+    assert (
+        "a clone needs a node to copy from" in pgfailover.preflight("rebuild", nodes=["pg1", "pg2", "pg3"])[0]
+    )
 
 
 def test_bad_arguments_name_the_argument(formation):

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
-TEST_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lab.paths import REPO
+
+TEST_DIR = os.path.join(REPO, "test")
 
 SLOW_TEST = """
 import pytest, time

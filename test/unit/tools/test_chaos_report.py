@@ -1,6 +1,7 @@
-"""The chaos campaign's draw (same seed, same faults) and its report, from a campaign record."""
+"""The chaos campaign's draw (same seed, same faults), its report, and how it ends a wedged failover."""
 
 from chaos import campaign, faults, report
+from lab.session import SaltError
 
 
 def test_the_same_seed_draws_the_same_faults_and_another_seed_others():
@@ -31,7 +32,7 @@ def fault(number, kind, uri, proxy, lost=0, converged=True):
     return record
 
 
-def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
+def test_the_report_counts_every_fault_loss_failure_and_rebuild(tmp_path):
     result = {
         "seed": 3,
         "minutes": 4.2,
@@ -39,18 +40,24 @@ def test_the_report_counts_every_fault_loss_and_failure(tmp_path):
             fault(1, "kill-primary", 8.0, 9.0),
             {**fault(2, "kill-primary", 12.0, 14.0, lost=2), "keeper_stalls": 1},
             fault(3, "switchover", 1.5, 2.0, lost=2, converged=False),  # the same 2 rows, read again
+            {**fault(4, "flap-primary", 95.0, 96.0), "rebuilt": {"node": "pg1", "wedged_s": 91.2}},
         ],
     }
     assert report.totals(result) == {
-        "faults": 3,
-        "converged": 2,
-        "acknowledged": 570,
+        "faults": 4,
+        "converged": 3,
+        "acknowledged": 760,
         "lost": 2,
         "two_writable": 0,
+        "rebuilt": 1,
         "unchecked": 0,
     }
-    report.write(result, str(tmp_path / "results.json"), "bin/chaos --seed 3 --faults 3")
+    report.write(result, str(tmp_path / "results.json"), "bin/chaos --seed 3 --faults 4")
     page = (tmp_path / "README.md").read_text()
+    assert (
+        "3 converged after their heal within ? s (1 after a node wedged in fast_forward was rebuilt);" in page
+    )
+    assert "| wedged in fast_forward 91.2 s: pg1 rebuilt (`orch.replace_node`) |" in page
     row = "| kill-primary | 2 | 10.0 / 12.0 / 12.0 | 11.5 / 14.0 / 14.0 | 12.5 / 12.5 / 12.5 | 2 | 0 | 1 |"
     assert row in page
     assert "| 3 | switchover | pg1 |" in page and "not converged \\| within 300 s" in page
@@ -112,3 +119,63 @@ def test_the_report_shows_where_failovers_spend_their_time(tmp_path):
     page = report.markdown(result, "bin/chaos")
     assert "| kill-primary | 2 | 2.0 | 4.0 | 5.0 | 9.0 | 11.0 |" in page
     assert "| switchover | 1 |" not in page.split("Where a failover")[1].split("## Every fault")[0]
+
+
+def node(state, primary=False):
+    state = "primary" if primary else state
+    return {"assigned_group_state": state, "current_group_state": state, "health": 1}
+
+
+class WedgedCluster:
+    """The monitor's view of a failover wedged in fast_forward until pg2 is rebuilt (not made at will)."""
+
+    def __init__(self):
+        self.rebuilt = []
+        self.unanswered = 1  # the monitor's minion, reconnecting after a heal, misses the first call
+
+    def table(self):
+        if self.unanswered:
+            self.unanswered -= 1
+            raise SaltError("salt mon pgfailover.state: mon: Minion did not return")
+        if self.rebuilt:
+            return {name: node("secondary", name == "pg1") for name in ("pg1", "pg2", "pg3")}
+        return {
+            name: node("fast_forward" if name == "pg2" else "report_lsn") for name in ("pg1", "pg2", "pg3")
+        }
+
+    def orchestrate_ok(self, name, pillar):
+        self.rebuilt.append((name, pillar))
+
+    def converged(self, timeout):
+        assert self.rebuilt, "converged is awaited only once the wedge is ended"
+
+
+def test_a_failover_wedged_in_fast_forward_is_ended_by_rebuilding_the_wedged_node(monkeypatch):
+    monkeypatch.setattr(campaign, "WEDGE_AFTER", 0.2)
+    monkeypatch.setattr(campaign, "POLL", 0.05)
+    chaos = campaign.Campaign.__new__(campaign.Campaign)
+    chaos.cluster, chaos.log = WedgedCluster(), print
+    record = {}
+    chaos.converge(record)
+    assert chaos.cluster.rebuilt == [("pgfailover.orch.replace_node", {"replace_node": {"rebuild": ["pg2"]}})]
+    assert record["rebuilt"]["node"] == "pg2" and record["rebuilt"]["wedged_s"] >= 0.2
+    assert chaos.cluster.unanswered == 0
+
+
+def test_a_short_fast_forward_is_waited_for_and_nothing_is_rebuilt(monkeypatch):
+    monkeypatch.setattr(campaign, "WEDGE_AFTER", 0.5)
+    monkeypatch.setattr(campaign, "POLL", 0.05)
+    cluster = WedgedCluster()
+    cluster.unanswered = 0
+    wedged = cluster.table()
+    settled = {"pg1": node("primary"), "pg2": node("secondary")}
+    tables = iter(
+        [wedged, wedged, settled]
+    )  # fast_forward for two polls, as a failover's step, then converged
+    monkeypatch.setattr(cluster, "table", lambda: next(tables))
+    monkeypatch.setattr(cluster, "converged", lambda timeout: None)
+    chaos = campaign.Campaign.__new__(campaign.Campaign)
+    chaos.cluster, chaos.log = cluster, print
+    record = {}
+    chaos.converge(record)
+    assert cluster.rebuilt == [] and "rebuilt" not in record

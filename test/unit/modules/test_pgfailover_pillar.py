@@ -14,7 +14,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers.bad_pillars import CASES, HARDENING_CASES, broken, good
+from helpers.bad_pillars import (
+    BILLING,
+    BILLING_BEHIND_HAPROXY,
+    CASES,
+    FORMATION_CASES,
+    HARDENING_CASES,
+    broken,
+    good,
+)
 from lab.paths import REPO
 
 SPEC = importlib.util.spec_from_file_location(
@@ -51,6 +59,32 @@ def test_a_bad_pillar_is_refused_with_the_key_and_what_is_allowed(change, named)
 def test_input_that_would_reach_sql_files_or_shells_is_refused(change, named):
     problems = validate(broken(change))
     assert any(named in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("change", "named"), [case[1:] for case in FORMATION_CASES], ids=[case[0] for case in FORMATION_CASES]
+)
+def test_bad_formations_are_refused_with_the_key_and_what_is_allowed(change, named):
+    problems = validate(broken(change))
+    assert any(named in problem for problem in problems), problems
+
+
+def test_two_formations_on_the_same_hosts_behind_one_haproxy_pass():
+    cluster = good()
+    cluster.update(formations={"billing": BILLING_BEHIND_HAPROXY}, haproxy={"minions": ["mon"]})
+    assert validate(cluster) == []
+
+
+def test_a_second_formation_on_the_monitor_is_valid_and_nodes_may_share_minions_on_other_ports():
+    cluster = good()
+    cluster["formations"] = {"billing": BILLING}
+    assert validate(cluster) == []
+    cluster["formations"]["billing"]["nodes"] = [
+        {"name": "pgb1", "minion": "pg1", "port": 5433},
+        {"name": "pgb2", "minion": "pg2", "port": 5433},
+        {"name": "pgb3", "minion": "pg3", "port": 5433},
+    ]
+    assert validate(cluster) == []
 
 
 @pytest.mark.parametrize(

@@ -285,3 +285,44 @@ def test_a_restore_point_name_that_could_reach_sql_is_refused_before_any_call(ru
     with pytest.raises(SaltInvocationError, match="restore point name"):
         pgfailover.restore_point(name)
     assert run_all.calls == []
+
+
+CUT_SHORT = (
+    'ERROR Failed to find section pg_autoctl in "/srv/pg_autoctl/node/pg_autoctl.cfg" | '
+    'ERROR Failed to parse configuration file "/srv/pg_autoctl/node/pg_autoctl.cfg"'
+)
+
+
+def test_config_get_reads_again_a_file_the_reloading_service_is_rewriting(run_all, monkeypatch):
+    """The race seen in CI right after config set and enable ssl: not produced at will, so answered here."""
+    monkeypatch.setattr(pgfailover, "_CONFIG_REREAD_PAUSE", 0)
+    answers = [
+        {"retcode": 12, "stdout": "", "stderr": CUT_SHORT, "pid": 1},
+        {"retcode": 12, "stdout": "", "stderr": CUT_SHORT, "pid": 1},
+        {"retcode": 0, "stdout": '{"timeout": {"network_partition_timeout": 25}}', "stderr": "", "pid": 1},
+    ]
+    pgfailover.__salt__["cmd.run_all"] = lambda argv, **kwargs: answers.pop(0)
+    assert pgfailover.config_get("timeout.network_partition_timeout") == 25
+    assert answers == []
+
+
+def test_config_get_gives_up_after_bounded_reads_and_at_once_on_other_errors(run_all, monkeypatch):
+    monkeypatch.setattr(pgfailover, "_CONFIG_REREAD_PAUSE", 0)
+    calls = []
+
+    def always(stderr):
+        def answer(argv, **kwargs):
+            calls.append(argv)
+            return {"retcode": 12, "stdout": "", "stderr": stderr, "pid": 1}
+
+        return answer
+
+    pgfailover.__salt__["cmd.run_all"] = always(CUT_SHORT)
+    with pytest.raises(CommandExecutionError, match="Failed to parse configuration file"):
+        pgfailover.config_get()
+    assert len(calls) == pgfailover._CONFIG_READS
+    calls.clear()
+    pgfailover.__salt__["cmd.run_all"] = always("FATAL Failed to read configuration file: No such file")
+    with pytest.raises(CommandExecutionError, match="No such file"):
+        pgfailover.config_get()
+    assert len(calls) == 1

@@ -10,6 +10,7 @@ import datetime
 import importlib.util
 import json
 import os
+import pathlib
 import subprocess
 
 import jinja2
@@ -243,3 +244,37 @@ def test_the_forced_command_refuses_anything_else(forced_command, original):
     result = run(original)
     assert result.returncode != 0 and "ran:" not in result.stdout, (original, result.stdout)
     assert "only runs pgBackRest's remote side" in result.stderr
+
+
+def test_set_aside_moves_the_data_and_pg_autoctl_files_under_its_label(tmp_path, monkeypatch):
+    pgdata = tmp_path / "pgaf" / "pg2"
+    home = tmp_path / "home"
+    files = [
+        home / ".config" / "pg_autoctl" / str(pgdata).lstrip("/"),
+        home / ".local" / "share" / "pg_autoctl" / str(pgdata).lstrip("/"),
+    ]
+    for path in [pgdata, *files]:
+        path.mkdir(parents=True)
+        (path / "kept").write_text("row")
+    stopped = []
+    monkeypatch.setattr(
+        backup,
+        "__salt__",
+        {"grains.get": lambda *a: {}, "service.stop": stopped.append, "service.status": lambda unit: False},
+        raising=False,
+    )
+    moves = backup.set_aside(str(pgdata), "pgautofailover-node-pg2", label="before-rebuild", home=str(home))
+    assert stopped == ["pgautofailover-node-pg2"]
+    assert sorted(moves) == sorted(str(p) for p in [pgdata, *files])
+    for before, after in moves.items():
+        assert not os.path.exists(before)
+        assert after.startswith(f"{before}.before-rebuild-")
+        assert pathlib.Path(after, "kept").read_text() == "row"
+
+
+@pytest.mark.parametrize("label", ["", "Before", "before rebuild", "../x", "before-", 3])
+def test_set_aside_refuses_a_bad_label_before_stopping_anything(label, monkeypatch):
+    monkeypatch.setattr(backup, "__salt__", {}, raising=False)  # any call to Salt would fail
+    refused = "label=.* is not allowed: lower-case letters and dashes"
+    with pytest.raises(SaltInvocationError, match=refused):
+        backup.set_aside("/var/lib/postgresql/pgaf/pg2", "pgautofailover-node-pg2", label=label)

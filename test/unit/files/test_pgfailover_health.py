@@ -32,10 +32,10 @@ def health():
     return module
 
 
-def keeper_file(health, tmp_path, assigned, current, version=1):
+def keeper_file(health, tmp_path, assigned, current, version=1, monitor_contact=1700000000):
     states = health.NODE_STATES
     raw = health.KEEPER_STATE.pack(
-        version, 150000, 1300, 202209061, 7, 2, 0, states.index(assigned), 5, 1700000000,
+        version, 150000, 1300, 202209061, 7, 2, 0, states.index(assigned), 5, monitor_contact,
         states.index(current), 0, 0, 0,
     )  # fmt: skip
     path = tmp_path / "pg_autoctl.state"
@@ -43,19 +43,24 @@ def keeper_file(health, tmp_path, assigned, current, version=1):
     return str(path)
 
 
-def facts(in_recovery=False, read_only=False, receiver=None, silence=None, lag=None):
+def facts(in_recovery=False, read_only=False, receiver=None, silence=None, lag=None, standbys=2):
     return {
         "in_recovery": in_recovery,
         "read_only": read_only,
         "wal_receiver": receiver,
         "seconds_since_primary": silence,
         "replay_lag_bytes": lag,
+        "standbys": standbys,
     }
 
 
 def test_the_state_file_is_read_as_pg_autoctl_writes_it(health, tmp_path):
-    path = keeper_file(health, tmp_path, "wait_primary", "stop_replication")
-    assert health.read_keeper_state(path) == {"assigned": "wait_primary", "current": "stop_replication"}
+    path = keeper_file(health, tmp_path, "wait_primary", "stop_replication", monitor_contact=1767225600)
+    assert health.read_keeper_state(path) == {
+        "assigned": "wait_primary",
+        "current": "stop_replication",
+        "monitor_contact": 1767225600,
+    }
     with pytest.raises(ValueError, match="version 2"):
         health.read_keeper_state(keeper_file(health, tmp_path, "primary", "primary", version=2))
 
@@ -82,6 +87,47 @@ def test_a_writable_primary_is_ok(health, state):
 )
 def test_anything_short_of_a_writable_primary_is_refused(health, keeper, postgres, reason):
     assert any(reason in r for r in health.primary_reasons(keeper, postgres))
+
+
+def primary(contact):
+    return {"assigned": "primary", "current": "primary", "monitor_contact": contact}
+
+
+@pytest.mark.parametrize(
+    ("keeper", "standbys", "cut_off"),
+    [
+        # no word from the monitor for 4 s and no standby: the monitor may have promoted another node
+        (primary(996), 0, True),
+        # the monitor is unreachable but a standby still streams: no other node can have been promoted
+        (primary(996), 1, False),
+        # the keeper's last call is recent: standbys lost with the monitor still in touch (it decides)
+        (primary(998), 0, False),
+        # wait_primary: its standbys are not candidates, the monitor cannot promote one of them
+        ({"assigned": "wait_primary", "current": "wait_primary", "monitor_contact": 900}, 0, False),
+    ],
+)
+def test_a_primary_cut_off_from_the_monitor_and_every_standby_is_refused(health, keeper, standbys, cut_off):
+    reasons = health.primary_reasons(keeper, facts(standbys=standbys), isolation_timeout=3, now=1000.5)
+    assert bool(reasons) is cut_off, reasons
+    assert all("cut off" in reason and "for 4 s (limit 3)" in reason for reason in reasons), reasons
+
+
+def test_the_cut_off_rule_is_off_with_an_isolation_timeout_of_0(health):
+    assert health.primary_reasons(primary(0), facts(standbys=0), isolation_timeout=0, now=1000.0) == []
+
+
+def test_the_endpoint_passes_its_isolation_timeout_to_the_primary_check(health, tmp_path):
+    contact = int(time.time()) - 30
+    state_file = keeper_file(health, tmp_path, "primary", "primary", monitor_contact=contact)
+    config = {"node": "pg1", "state_file": state_file, "socket_dir": str(tmp_path), "pgport": 5432}
+    answers = {}
+    for timeout in (0, 60, 10):
+        checks = health.Checks(
+            {**config, "dbuser": "pgfailover_health", "isolation_timeout": timeout, **LIMITS}
+        )
+        checks.postgres = CountingPostgres(facts(standbys=0))
+        answers[timeout] = checks.answer("/primary")[0]
+    assert answers == {0: 200, 60: 200, 10: 503}
 
 
 def test_a_streaming_caught_up_secondary_is_a_replica(health):
