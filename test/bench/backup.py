@@ -1,5 +1,5 @@
 """
-Backups on the lab, for bin/bench.py backup: on pgbench databases of two
+Backups on the lab, for bin/bench backup: on pgbench databases of two
 sizes, a full and an incremental backup and a restore through the formula
 side by side with the same pgBackRest commands run by hand on the same hosts;
 the restore of the whole formation (restore, recovery, re-clone) against the

@@ -65,6 +65,28 @@ def bring_up(scaling, path):
     plt.close(fig)
 
 
+def formations(measured, path):
+    """Bring-up of one formation against three on one monitor, and the re-run at ten hosts."""
+    rows = [
+        ("1 formation x 3 nodes\n(4 hosts)", measured["bring_up_1_formation_3_nodes"]),
+        ("3 formations x 3 nodes\n(10 hosts)", measured["bring_up_3_formations_3_nodes"]),
+        ("re-run, 3 formations\n(0 changes)", measured["idempotent_orchestrate_10_hosts"]),
+    ]
+    medians, errors = _whiskers([row for _, row in rows])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bars = ax.bar([label for label, _ in rows], medians, yerr=errors, capsize=4, color="#1c7ed6")
+    for bar, value in zip(bars, medians, strict=True):
+        ax.text(
+            bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{value:.0f} s", ha="center", va="bottom"
+        )
+    ax.set_ylabel("state.orchestrate pgfailover.orch (s)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"Formations side by side: {measured['three_over_one']}x one formation's time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def downtime(scenarios, labels, path):
     """Write downtime per scenario."""
     keys = [key for key in labels if key in scenarios]
@@ -153,6 +175,9 @@ def draw_all(results, labels, out):
     if failover.get("timeline"):
         timeline(failover["timeline"], os.path.join(out, "failover_timeline.png"))
         written.append("failover_timeline.png")
+    if results.get("formations", {}).get("bring_up_3_formations_3_nodes"):
+        formations(results["formations"], os.path.join(out, "formations.png"))
+        written.append("formations.png")
     sizes = results.get("backup", {}).get("sizes")
     if sizes:
         backup_times(sizes, os.path.join(out, "backup.png"))

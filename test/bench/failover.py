@@ -1,5 +1,5 @@
 """
-Write downtime on the lab, for bin/bench.py: a real client writes through the
+Write downtime on the lab, for bin/bench: a real client writes through the
 formation URI while a scenario runs (switchover, rolling maintenance, the
 primary's host killed under each failover profile, the primary partitioned),
 and the downtime and lost acknowledged rows of every run are recorded; one

@@ -1,9 +1,9 @@
 """
-make bench: measure the lab, the execution module and the formula on this
+make bench (bin/bench): measure the lab, the execution module and the formula on this
 machine and record the numbers (not a test: nothing here passes or fails).
 
-    bin/bench.py [lab] [module] [formula] [failover] [backup] [--runs N] [--cold]
-    bin/bench.py report      # only redraw the tables and charts from results.json
+    bin/bench [lab] [module] [formula] [failover] [backup] [formations] [--runs N] [--cold]
+    bin/bench report      # only redraw the tables and charts from results.json
 
 Writes docs/benchmarks/results.json (merged by section), regenerates
 docs/benchmarks/README.md with the machine, date and commit, and draws the
@@ -20,18 +20,13 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# test/ instead of bin/: this script is bench.py itself, the package test/bench is wanted.
-sys.path[0] = os.path.join(REPO, "test")
-
-from bench import backup, charts, failover  # noqa: E402
-from lab import hosts, image, master  # noqa: E402
-from lab.paths import CACHE  # noqa: E402
-from lab.session import Lab  # noqa: E402
+from bench import backup, charts, failover, formations
+from lab import hosts, image, master
+from lab.paths import CACHE, REPO
+from lab.session import Lab
 
 OUT = os.path.join(REPO, "docs", "benchmarks")
 HOSTS = ("mon", "pg1", "pg2", "pg3")
@@ -250,34 +245,50 @@ def bench_failover(lab, runs, workdir):
 # -- report --------------------------------------------------------------
 
 LABELS = {
-    "cold_build": ("lab", "cold build: image + local apt repository", "bin/bench.py lab --cold"),
-    "warm_up_4_hosts": ("lab", "warm `bin/lab up` of 4 hosts until all answer test.ping", "bin/bench.py lab"),
-    "down_4_hosts": ("lab", "`bin/lab down` of 4 hosts", "bin/bench.py lab"),
-    "idle_host_pss": ("lab", "memory (PSS) of an idle host", "bin/bench.py lab"),
-    "master_pss": ("lab", "memory (PSS) of the salt-master", "bin/bench.py lab"),
-    "salt_call_state": ("module", "`salt-call pgfailover.state` on a node, wall time", "bin/bench.py module"),
+    "cold_build": ("lab", "cold build: image + local apt repository", "bin/bench lab --cold"),
+    "warm_up_4_hosts": ("lab", "warm `bin/lab up` of 4 hosts until all answer test.ping", "bin/bench lab"),
+    "down_4_hosts": ("lab", "`bin/lab down` of 4 hosts", "bin/bench lab"),
+    "idle_host_pss": ("lab", "memory (PSS) of an idle host", "bin/bench lab"),
+    "master_pss": ("lab", "memory (PSS) of the salt-master", "bin/bench lab"),
+    "salt_call_state": ("module", "`salt-call pgfailover.state` on a node, wall time", "bin/bench module"),
     "salt_call_test_true": (
         "module",
         "`salt-call test.true` on a node: salt-call start-up alone",
-        "bin/bench.py module",
+        "bin/bench module",
     ),
     "loaded_function_state": (
         "module",
         "`pgfailover.state` in a loaded minion (Caller)",
-        "bin/bench.py module",
+        "bin/bench module",
     ),
-    "bring_up_plain_script": ("formula", "bring-up, plain pg_autoctl script", "bin/bench.py formula"),
+    "bring_up_plain_script": ("formula", "bring-up, plain pg_autoctl script", "bin/bench formula"),
     "bring_up_orchestrate": (
         "formula",
         "bring-up, `state.orchestrate pgfailover.orch`",
-        "bin/bench.py formula",
+        "bin/bench formula",
     ),
-    "idempotent_orchestrate": ("formula", "idempotent re-run of orchestrate", "bin/bench.py formula"),
+    "idempotent_orchestrate": ("formula", "idempotent re-run of orchestrate", "bin/bench formula"),
     "idempotent_highstate": (
         "formula",
         "idempotent `state.highstate` on 4 hosts (converged)",
-        "bin/bench.py formula",
+        "bin/bench formula",
     ),
+    "bring_up_1_formation_3_nodes": (
+        "formations",
+        "bring-up of 1 formation of 3 nodes (4 hosts)",
+        "bin/bench formations",
+    ),
+    "bring_up_3_formations_3_nodes": (
+        "formations",
+        "bring-up of 3 formations of 3 nodes on one monitor (10 hosts)",
+        "bin/bench formations",
+    ),
+    "idempotent_orchestrate_10_hosts": (
+        "formations",
+        "idempotent re-run of orchestrate, 3 formations (10 hosts)",
+        "bin/bench formations",
+    ),
+    "lab_pss_10_hosts": ("formations", "memory (PSS) of the 10-host lab, idle", "bin/bench formations"),
 }
 
 
@@ -301,18 +312,18 @@ def write_report(results):
         "Sections were measured at: "
         + ", ".join(
             f"{section} `{results[section].get('commit', '?')}`"
-            for section in ("lab", "module", "formula", "failover", "backup")
+            for section in ("lab", "module", "formula", "failover", "backup", "formations")
             if section in results
         )
         + ".",
         "",
-        "Reproduce with `make bench` (all sections) or `bin/bench.py SECTION`. Each row: median, min and max",
+        "Reproduce with `make bench` (all sections) or `bin/bench SECTION`. Each row: median, min and max",
         "over the runs shown.",
         "",
         "| section | what | median | min | max | runs | command |",
         "|---|---|---|---|---|---|---|",
     ]
-    for section in ("lab", "module", "formula"):
+    for section in ("lab", "module", "formula", "formations"):
         for key, value in results.get(section, {}).items():
             if key in LABELS:
                 _, label, command = LABELS[key]
@@ -323,7 +334,7 @@ def write_report(results):
     if scaling:
         lines += [
             "",
-            "## Bring-up against cluster size (`bin/bench.py formula`)",
+            "## Bring-up against cluster size (`bin/bench formula`)",
             "",
             "Bare hosts (packages from the lab's local repository) to a converged formation: monitor,",
             "primary and N secondaries, the secondaries in parallel in both cases.",
@@ -348,11 +359,26 @@ def write_report(results):
                 f"{len(failures)}{': ' + '; '.join(failures) if failures else ''} |"
             )
         lines += ["", "![bring-up](bring_up.png)"]
+    measured = results.get("formations")
+    if measured:
+        lines += [
+            "",
+            "## Formations side by side (`bin/bench formations`)",
+            "",
+            "Bare hosts to converged: three formations of three nodes on one monitor (ten hosts, one",
+            f"orchestrate) took {measured['three_over_one']}x the time of one formation of three nodes (four",
+            f"hosts) in the same run; the re-run at ten hosts reported {measured['idempotent_changes']}",
+            "changes. Target: at most 1.5x "
+            f"({'met' if measured['three_over_one'] <= 1.5 else 'not met'} on this machine, whose ten lab",
+            f"hosts share {os.cpu_count()} cores).",
+            "",
+            "![formations](formations.png)",
+        ]
     scenarios = results.get("failover", {}).get("scenarios")
     if scenarios:
         lines += [
             "",
-            "## Write downtime (`bin/bench.py failover`)",
+            "## Write downtime (`bin/bench failover`)",
             "",
             "A client (psycopg) commits numbered rows through the formation URI",
             "(target_session_attrs=read-write, TLS, password) while the scenario runs; downtime is the time",
@@ -383,7 +409,7 @@ def backup_report(measured):
         return []
     lines = [
         "",
-        "## Backups and restore (`bin/bench.py backup`)",
+        "## Backups and restore (`bin/bench backup`)",
         "",
         "pgbench databases on the lab (monitor, 3 nodes, a repository host; lz4, no encryption, backups",
         "read from a standby). Formula: `pgfailover.orch.backup` and the restore step of",
@@ -423,7 +449,7 @@ def backup_report(measured):
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="bin/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("sections", nargs="*", default=["lab", "module", "formula", "failover", "backup"])
     parser.add_argument("--runs", type=int, default=3)
@@ -464,6 +490,10 @@ def main():
                 results["failover"] = bench_failover(lab, args.runs, workdir)
             elif section == "backup":
                 results["backup"] = backup.bench_backup(lab, args.runs, workdir)
+            elif section == "formations":
+                results["formations"] = formations.bench_formations(
+                    lab, args.runs, workdir, timed, summary, pss_kib
+                )
             results[section]["commit"] = results["commit"]
             print(json.dumps(results[section], indent=1), flush=True)
             with open(path, "w") as f:  # each finished section is kept even if a later one fails
