@@ -1,47 +1,55 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
-# On the monitor: the formation has converged with every node the pillar
-# lists, then its number_sync_standbys and the failover profile's monitor
-# settings are set (aggressive timings only once the formation is stable, and
-# after the nodes' own timeouts), then a final check that fails loudly with
-# the state table.
+# On the monitor: each formation of the pillar has converged with every node
+# the pillar lists for it, then its number_sync_standbys and the failover
+# profile's monitor settings are set (aggressive timings only once the
+# formations are stable, and after the nodes' own timeouts), then a final
+# check per formation that fails loudly with the state table.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/libmacros.jinja" import conn_args %}
 {%- set conn = dict(mapdata.conn, pgdata=mapdata.monitor.pgdata) %}
+{#- The top-level formation keeps its state IDs (pgfailover-formation-init-*). #}
+{%- set first_name = mapdata.formations[0].name %}
+{%- for formation in mapdata.formations %}
+{%-   set prefix = 'pgfailover-formation-init' ~ ('' if formation.name == first_name else '-' ~ formation.name) %}
 
-pgfailover-formation-init-converged:
+{{ prefix }}-converged:
   pgfailover.converged:
-    - name: {{ mapdata.formation }}
+    - name: {{ formation.name }}
     - timeout: 300
-    - expect_nodes: {{ mapdata.nodes | length }}
+    - expect_nodes: {{ formation.nodes | length }}
 {{- conn_args(conn) }}
+    - require_in:
+      - pgfailover: pgfailover-formation-init-failover-profile
 
-pgfailover-formation-init-settings:
+{{ prefix }}-settings:
   pgfailover.formation_present:
-    - name: {{ mapdata.formation }}
-    - dbname: {{ mapdata.dbname }}
-{%- if mapdata.number_sync_standbys is not none %}
-    - number_sync_standbys: {{ mapdata.number_sync_standbys }}
-{%- endif %}
+    - name: {{ formation.name }}
+    - dbname: {{ formation.dbname }}
+{%-   if formation.number_sync_standbys is not none %}
+    - number_sync_standbys: {{ formation.number_sync_standbys }}
+{%-   endif %}
 {{- conn_args(conn) }}
     - require:
-      - pgfailover: pgfailover-formation-init-converged
+      - pgfailover: {{ prefix }}-converged
+{%- endfor %}
 
 pgfailover-formation-init-failover-profile:
   pgfailover.monitor_settings:
     - name: {{ mapdata.failover.profile }}
     - settings: {{ mapdata.failover_monitor | json }}
 {{- conn_args(conn) }}
-    - require:
-      - pgfailover: pgfailover-formation-init-converged
+{%- for formation in mapdata.formations %}
+{%-   set prefix = 'pgfailover-formation-init' ~ ('' if formation.name == first_name else '-' ~ formation.name) %}
 
-pgfailover-formation-init-final-check:
+{{ prefix }}-final-check:
   pgfailover.converged:
-    - name: {{ mapdata.formation }}
+    - name: {{ formation.name }}
     - timeout: 120
-    - expect_nodes: {{ mapdata.nodes | length }}
+    - expect_nodes: {{ formation.nodes | length }}
 {{- conn_args(conn) }}
     - require:
-      - pgfailover: pgfailover-formation-init-settings
+      - pgfailover: {{ prefix }}-settings
       - pgfailover: pgfailover-formation-init-failover-profile
+{%- endfor %}

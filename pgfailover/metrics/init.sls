@@ -14,12 +14,13 @@
 {%- if mapdata.is_monitor %}
 {%-   do instances.append({'name': 'monitor', 'port': mapdata.monitor.port, 'pgdata': mapdata.monitor.pgdata,
                            'unit': mapdata.monitor.unit, 'metrics_port': mapdata.monitor.metrics_port, 'id': 'monitor',
-                           'dbname': 'pg_auto_failover', 'monitor': True, 'sls': tplroot ~ '.monitor'}) %}
+                           'dbname': 'pg_auto_failover', 'monitor': True, 'sls': tplroot ~ '.monitor',
+                           'formation': mapdata.formation}) %}
 {%- endif %}
 {%- for node in mapdata.local_nodes %}
 {%-   do instances.append({'name': node.name, 'port': node.port, 'pgdata': node.pgdata, 'unit': node.unit,
                            'metrics_port': node.metrics_port, 'id': 'node-' ~ node.name, 'dbname': 'postgres', 'monitor': False,
-                           'sls': tplroot ~ '.node'}) %}
+                           'sls': tplroot ~ '.node', 'formation': node.formation}) %}
 {%- endfor %}
 
 {%- if metrics.enabled and instances %}
@@ -41,6 +42,15 @@ pgfailover-metrics-init-package-unit-stopped:
     - require:
       - pkg: pgfailover-metrics-init-package
 
+# Run by each instance's release service: ends the exporter's sessions while
+# a smart shutdown waits for them (see the file).
+pgfailover-metrics-init-release-script:
+  file.managed:
+    - name: {{ mapdata.metrics_release }}
+    - source: {{ files_switch(tplroot, mapdata, 'metrics/release.sh') }}
+    - mode: '0755'
+    - makedirs: True
+
 pgfailover-metrics-init-config-dir:
   file.directory:
     - name: {{ metrics.config_dir }}
@@ -50,6 +60,7 @@ pgfailover-metrics-init-config-dir:
 {%-   for instance in instances %}
 {%-     set prefix = 'pgfailover-metrics-init-' ~ instance.id %}
 {%-     set unit = 'pgfailover-metrics-' ~ instance.id %}
+{%-     set release = 'pgfailover-metrics-release-' ~ instance.id %}
 {%-     set queries = metrics.config_dir ~ '/queries-' ~ instance.id ~ '.yaml' %}
 {%-     set web_config = metrics.config_dir ~ '/web-' ~ instance.id ~ '.yaml' if metrics.web_config else None %}
 
@@ -71,7 +82,7 @@ pgfailover-metrics-init-config-dir:
     - mode: '0644'
     - context:
         instance: {{ instance.name }}
-        formation: {{ mapdata.formation }}
+        formation: {{ instance.formation }}
         monitor: {{ instance.monitor }}
     - require:
       - file: pgfailover-metrics-init-config-dir
@@ -122,5 +133,28 @@ pgfailover-metrics-init-config-dir:
 {%-     if web_config %}
       - file: {{ prefix }}-web-config
 {%-     endif %}
+
+{{ prefix }}-release-unit:
+  file.managed:
+    - name: {{ mapdata.unit_dir }}/{{ release }}.service
+    - source: {{ files_switch(tplroot, mapdata, 'metrics/release.service.jinja') }}
+    - template: jinja
+    - context:
+        instance: {{ instance.name }}
+        pgdata: {{ instance.pgdata }}
+        user: {{ mapdata.user }}
+        release: {{ mapdata.metrics_release }}
+        dbuser: {{ metrics.dbuser }}
+
+# Before the exporter: its sessions never hold this instance's shutdown.
+{{ prefix }}-release:
+  service.running:
+    - name: {{ release }}
+    - enable: True
+    - watch:
+      - file: pgfailover-metrics-init-release-script
+      - file: {{ prefix }}-release-unit
+    - require_in:
+      - service: {{ prefix }}-service
 {%-   endfor %}
 {%- endif %}
