@@ -6,8 +6,8 @@ local=True``, which runs no pg_autoctl command), so the beacon keeps working
 while the monitor is down and never disturbs the running service. The first
 reading after the minion starts is the baseline and fires nothing; after that,
 every change of the current or assigned state fires one event tagged
-``salt/beacon/<minion>/pgfailover/state/<current state>`` with the node name,
-both states and the previous ones.
+``salt/beacon/<minion>/<beacon name>/state/<current state>`` with the node
+name, its formation, both states and the previous ones.
 
 .. code-block:: yaml
 
@@ -16,6 +16,11 @@ both states and the previous ones.
         - interval: 2
         # optional: another local node than the one of the pgfailover grain
         - pgdata: /var/lib/postgresql/pgaf/node2
+      # a host with nodes of several formations: one more beacon per node
+      pgfailover_billing:
+        - beacon_module: pgfailover
+        - interval: 2
+        - pgdata: /var/lib/postgresql/pgaf/pgb1
 
 A reactor for a promotion (see the README):
 
@@ -34,7 +39,7 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "pgfailover"
 
-_ALLOWED_KEYS = ("interval", "pgdata", "disable_during_state_run")
+_ALLOWED_KEYS = ("interval", "pgdata", "disable_during_state_run", "beacon_module")
 
 
 def __virtual__():
@@ -49,7 +54,7 @@ def _options(config):
 
 
 def validate(config):
-    """Accept a list of one-key dicts with interval and, optionally, pgdata."""
+    """Accept a list of one-key dicts with interval and, optionally, pgdata and beacon_module."""
     if not isinstance(config, list) or not all(isinstance(item, dict) for item in config):
         return False, "pgfailover beacon: configuration must be a list of dicts (- interval: 2)"
     unknown = sorted(set(_options(config)) - set(_ALLOWED_KEYS))
@@ -86,6 +91,7 @@ def beacon(config):
         {
             "tag": f"state/{reading[0]}",
             "node": node["nodename"],
+            "formation": node.get("formation"),
             "current_group_state": reading[0],
             "assigned_group_state": reading[1],
             "previous_current_group_state": previous[0],

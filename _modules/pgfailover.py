@@ -424,9 +424,11 @@ def state(formation=None, group=None, local=False, **kwargs):
     assigned_group_state, candidate_priority, replication_quorum, reported_lsn.
 
     With ``local=True``, the local node's own view (nodename, nodehost,
-    nodeport, node_id, group_id, current_group_state, assigned_group_state)
-    read from pg_autoctl's configuration and state files, without running
-    pg_autoctl and without the monitor. ``pg_autoctl show state --local``
+    nodeport, formation, node_id, group_id, current_group_state,
+    assigned_group_state, and writable: True when its assigned state is a
+    writable one, so that it acts as its group's primary) read from
+    pg_autoctl's configuration and state files, without running pg_autoctl
+    and without the monitor. ``pg_autoctl show state --local``
     is not used: it deletes the running service's order file to its
     PostgreSQL controller (pg_autoctl 2.0, see the known issues), and a
     failover then stalls 10 s.
@@ -488,10 +490,12 @@ def _local_state(conn):
         "nodename": config["pg_autoctl"].get("name"),
         "nodehost": config["pg_autoctl"].get("hostname"),
         "nodeport": int(config.get("postgresql", {}).get("port", 0)),
+        "formation": config["pg_autoctl"].get("formation"),
         "node_id": fields[5],
         "group_id": fields[6],
         "current_group_state": name(fields[10]),
         "assigned_group_state": name(fields[7]),
+        "writable": name(fields[7]) in WRITABLE_STATES,
     }
 
 
@@ -511,6 +515,12 @@ def events(count=10, formation=None, **kwargs):
     return _run(conn, args, json_output=True)
 
 
+def _uri_rows(conn):
+    """``pg_autoctl show uri``: the monitor's row and one per formation (with or without nodes)."""
+    # The monitor rejects --formation here: it lists every formation.
+    return _run(conn, ["show", "uri", *_target(conn)], json_output=True)
+
+
 def uri(formation=None, **kwargs):
     """
     The monitor URI and the URI applications use for a formation, as a dict
@@ -525,8 +535,7 @@ def uri(formation=None, **kwargs):
         salt mon pgfailover.uri formation=sales
     """
     conn = _connection(kwargs)
-    # The monitor rejects --formation here: it lists every formation.
-    rows = _run(conn, ["show", "uri", *_target(conn)], json_output=True)
+    rows = _uri_rows(conn)
     wanted = formation or conn["formation"]
     uris = {"monitor": None, "formation": None}
     for row in rows:
@@ -537,25 +546,38 @@ def uri(formation=None, **kwargs):
     return uris
 
 
-def wait_monitor(timeout=60, interval=0.5, **kwargs):
+def wait_monitor(timeout=60, interval=0.5, formation=None, **kwargs):
     """
-    Poll until the monitor answers; return its URI. For orchestrations: the
-    step after starting the monitor's service.
+    Poll until the monitor answers (and, given ``formation``, until it holds
+    that formation); return its URI. For orchestrations: the step after
+    starting the monitor's service, and the first node of a formation, which
+    the monitor's host creates.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt mon pgfailover.wait_monitor timeout=30 pgdata=/var/lib/postgresql/pgaf/monitor
+        salt pgb1 pgfailover.wait_monitor formation=billing monitor_uri=postgres://autoctl_node@mon:5431/pg_auto_failover
     """
     timeout = _check_int("timeout", timeout, 0, 86_400)
+    if formation is not None:
+        _check_name("formation", formation)
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return uri(**kwargs)["monitor"]
+            listed = _uri_rows(_connection(kwargs))
         except CommandExecutionError as exc:
             if time.monotonic() >= deadline:
                 raise CommandExecutionError(f"the monitor did not answer within {timeout} s: {exc}") from exc
+        else:
+            if formation is None or any(r["type"] == "formation" and r["name"] == formation for r in listed):
+                return next(row["uri"] for row in listed if row["type"] == "monitor")
+            if time.monotonic() >= deadline:
+                raise CommandExecutionError(
+                    f"the monitor answers but has no formation {formation} after {timeout} s: the "
+                    "monitor's host creates the pillar's formations (state pgfailover.monitor)"
+                )
         time.sleep(float(interval))
 
 
@@ -877,7 +899,7 @@ def config_get(key=None, **kwargs):
         salt node1 pgfailover.config_get pg_autoctl.monitor
     """
     conn = _connection(kwargs)
-    values = _run(conn, ["config", "get", *_pgdata(conn)], json_output=True)
+    values = _read_config_file(conn)
     if key is None:
         return _redact_config(values)
     section, _, option = str(key).partition(".")
@@ -889,6 +911,27 @@ def config_get(key=None, **kwargs):
     if option == "password":
         return SECRET_MASK
     return values[section][option]
+
+
+# pg_autoctl writes its configuration file in place (truncated, then written), and
+# the running service writes it again when it reloads after `config set` or
+# `enable ssl`: a `config get` in between finds it empty or cut short ("Failed to
+# parse configuration file"). Seen in CI right after both. Read again, bounded.
+_CONFIG_READS = 10
+_CONFIG_REREAD_PAUSE = 0.2
+
+
+def _read_config_file(conn):
+    """The instance's configuration as ``pg_autoctl config get --json`` prints it."""
+    argv = ["config", "get", *_pgdata(conn)]
+    for _ in range(_CONFIG_READS - 1):
+        try:
+            return _run(conn, argv, json_output=True)
+        except CommandExecutionError as exc:
+            if "Failed to parse configuration file" not in str(exc):
+                raise
+        time.sleep(_CONFIG_REREAD_PAUSE)
+    return _run(conn, argv, json_output=True)
 
 
 def _redact_config(values):
@@ -1547,8 +1590,9 @@ def preflight(action, nodes=None, target=None, sync_standbys=None, formation=Non
     action
         ``switchover`` (to ``target`` when given), ``rolling`` (maintenance of
         every node in turn, the primary after a switchover), ``remove``
-        (``nodes`` leave the formation) or ``replace`` (dead ``nodes`` are
-        dropped by force)
+        (``nodes`` leave the formation), ``replace`` (dead ``nodes`` are
+        dropped by force) or ``rebuild`` (live ``nodes`` are dropped by force,
+        set aside and cloned again)
     sync_standbys
         the formation's number_sync_standbys once the action is done
         (default: its current value)
@@ -1560,7 +1604,7 @@ def preflight(action, nodes=None, target=None, sync_standbys=None, formation=Non
         salt mon pgfailover.preflight switchover target=node2
         salt mon pgfailover.preflight remove nodes='[node3]'
     """
-    _check_choice("action", action, ("switchover", "rolling", "remove", "replace"))
+    _check_choice("action", action, ("switchover", "rolling", "remove", "replace", "rebuild"))
     names = _name_list("nodes", nodes)
     table = state(formation=formation, **kwargs)
     if not table:
@@ -1583,6 +1627,8 @@ def preflight(action, nodes=None, target=None, sync_standbys=None, formation=Non
         return _rolling_refusals(table, leader, sync)
     if action == "remove":
         return _removal_refusals(table, leader, names, sync)
+    if action == "rebuild":
+        return _rebuild_refusals(table, by_name, names)
     return _replacement_refusals(by_name, names)
 
 
@@ -1663,6 +1709,16 @@ def _replacement_refusals(by_name, names):
                 f"node {name} is healthy: it is not dead; remove a live node with the scale orchestration"
             )
     return problems
+
+
+def _rebuild_refusals(table, by_name, names):
+    if len(names) >= len(table):
+        return ["every node would be cloned again, and a clone needs a node to copy from"]
+    return [
+        f"node {name} is the assigned primary: switch over first, then rebuild it"
+        for name in names
+        if by_name[name]["assigned_group_state"] in WRITABLE_STATES
+    ]
 
 
 def set_candidate_priority(priority, name=None, **kwargs):
@@ -1814,6 +1870,22 @@ def create_formation(name, kind="pgsql", dbname="postgres", **kwargs):
     args = ["create", "formation", *_pgdata(conn), "--formation", _check_name("name", name)]
     args += ["--kind", kind, "--dbname", _check_name("dbname", dbname), "--enable-secondary"]
     _run(conn, args)
+    return True
+
+
+def drop_formation(name, **kwargs):
+    """
+    Drop a formation from the local monitor; pg_autoctl refuses while nodes
+    are still registered in it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mon pgfailover.drop_formation sales pgdata=/var/lib/postgresql/pgaf/monitor
+    """
+    conn = _connection(kwargs)
+    _run(conn, ["drop", "formation", *_pgdata(conn), "--formation", _check_name("name", name)])
     return True
 
 

@@ -353,19 +353,24 @@ def _instance_files(settings, pgdata):
     ]
 
 
-def set_aside(pgdata, unit, **kwargs):
+def set_aside(pgdata, unit, label="before-restore", **kwargs):
     """
     Stop the node's unit and move its data directory and pg_autoctl's files
-    for it aside (``<path>.before-restore-<UTC time>``), so a restore or a
-    clone starts from nothing and nothing is lost. Returns the moves made
-    (none when the data directory is already gone).
+    for it aside (``<path>.<label>-<UTC time>``; ``label`` is lower-case
+    letters and dashes, ``before-restore`` by default, ``before-rebuild`` for
+    a clone), so a restore or a clone starts from nothing and nothing is
+    lost. Returns the moves made (none when the data directory is already
+    gone).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt pg1 pgfailover_backup.set_aside /var/lib/postgresql/pgaf/pg1 pgautofailover-node-pg1
+        salt pg2 pgfailover_backup.set_aside /srv/pgaf/pg2 pgautofailover-node-pg2 label=before-rebuild
     """
+    if not isinstance(label, str) or not re.fullmatch(r"[a-z]+(-[a-z]+)*", label):
+        raise SaltInvocationError(f"label={label!r} is not allowed: lower-case letters and dashes")
     settings = _settings(kwargs)
     __salt__["service.stop"](unit)
     if __salt__["service.status"](unit):
@@ -374,7 +379,7 @@ def set_aside(pgdata, unit, **kwargs):
     moves = {}
     for path in [pgdata, *_instance_files(settings, pgdata)]:
         if os.path.exists(path):
-            moves[path] = f"{path}.before-restore-{stamp}"
+            moves[path] = f"{path}.{label}-{stamp}"
             os.rename(path, moves[path])
     return moves
 

@@ -40,6 +40,7 @@ SCHEMA = {
     },
     "rpm_file": "any",
     "formation": "name",
+    "formations": "any",
     "dbname": "name",
     "auth": "auth",
     "ssl": {"mode": "ssl_mode", "ca_file": "path", "server_cert": "path", "server_key": "path"},
@@ -56,6 +57,7 @@ SCHEMA = {
         "port": "port",
         "replica_max_lag_bytes": "bytes",
         "replica_max_silence": "seconds",
+        "isolation_timeout": "isolation_timeout",
         "program": "path",
         "config_dir": "path",
         "dbuser": "name",
@@ -108,7 +110,12 @@ SCHEMA = {
         "web_config": "web_config",
     },
     "tofs": {"files_switch": "grain_names", "source_files": "source_files"},
-    "clean": {"remove_data": "bool", "remove_packages": "bool", "allow_last_standby": "bool"},
+    "clean": {
+        "remove_data": "bool",
+        "remove_packages": "bool",
+        "allow_last_standby": "bool",
+        "formation": "name",
+    },
     "passwords": {
         "autoctl_node": "secret",
         "replicator": "secret",
@@ -116,6 +123,16 @@ SCHEMA = {
         "app": "secret",
         "backup": "secret",
     },
+}
+# What each formation of pgfailover:formations may set (the top-level keys of
+# the same names describe formation pgfailover:formation).
+FORMATION = {
+    "dbname": "name",
+    "nodes": "any",
+    "number_sync_standbys": "sync",
+    "app": {"owner": "owner", "cidrs": "cidrs"},
+    "passwords": {"app": "secret"},
+    "haproxy": {"read_write_port": "port", "read_only_port": "port"},
 }
 # No trust: any local user could connect as any role (the formula hardens
 # initdb's trust lines with the cluster's method).
@@ -184,10 +201,14 @@ def validate(cluster=None, parameters=None, os_family=None, osmajorrelease=None)
     problems = []
     _check_mapping("pgfailover", cluster, SCHEMA, problems)
     _check_monitor(cluster, problems)
-    nodes = _check_nodes(cluster, problems, parameters.get("data_root", DEFAULT_DATA_ROOT))
-    _check_addresses(cluster, nodes, problems)
-    _check_data_directories(cluster, nodes, problems, parameters.get("data_root", DEFAULT_DATA_ROOT))
-    _check_sync_standbys(cluster, nodes, problems)
+    data_root = parameters.get("data_root", DEFAULT_DATA_ROOT)
+    nodes = _check_nodes(cluster.get("nodes"), "pgfailover:nodes", problems, data_root)
+    _check_sync_standbys(
+        cluster.get("number_sync_standbys"), "pgfailover:number_sync_standbys", nodes, problems
+    )
+    every_node = nodes + _check_formations(cluster, problems, data_root)
+    _check_addresses(cluster, every_node, problems)
+    _check_data_directories(cluster, every_node, problems, data_root)
     _check_auth(cluster, problems)
     _check_settings(cluster, problems)
     _check_owner(cluster, problems, parameters.get("user", DEFAULT_SERVICE_USER))
@@ -197,7 +218,7 @@ def validate(cluster=None, parameters=None, os_family=None, osmajorrelease=None)
     if globals().get("__opts__", {}).get("__role") != "master":
         _check_version(cluster, os_family, osmajorrelease, problems)
     _check_failover(cluster, parameters.get("failover_profiles") or {}, problems)
-    _check_haproxy(cluster, nodes, problems)
+    _check_haproxy(cluster, every_node, problems)
     _check_backup(cluster, nodes, problems)
     _check_metrics(cluster, nodes, problems)
     return problems
@@ -283,6 +304,9 @@ CHECKS = {
     "settings": lambda v: None if isinstance(v, dict) else "a mapping of PostgreSQL setting names to values",
     "nodes": lambda v: None if isinstance(v, list) else "a list of nodes, each with a name",
     "optional_bool": lambda v: None if v is None or isinstance(v, bool) else "true, false or null (auto)",
+    "isolation_timeout": lambda v: (
+        None if v is None or _whole(v, 0, 3600) else "null (automatic), 0 (never) or whole seconds up to 3600"
+    ),
     "optional_port": lambda v: None if v is None or _whole(v, 1, 65535) else "null or a port, 1 to 65535",
     "names": lambda v: None if _strings_matching(v, _NAME) else "a list of minion IDs",
     "optional_hosts": lambda v: (
@@ -340,18 +364,18 @@ def _check_monitor(cluster, problems):
         _check_mapping("pgfailover:monitor", monitor, MONITOR, problems)
 
 
-def _check_nodes(cluster, problems, data_root):
+def _check_nodes(nodes, where, problems, data_root):
     """
-    The nodes with the formula's defaults applied (map.jinja applies the same
-    ones), each value of the type its check allows; problems for the others.
+    The nodes listed at pillar key ``where`` with the formula's defaults
+    applied (map.jinja applies the same ones), each value of the type its
+    check allows; problems for the others.
     """
-    nodes = cluster.get("nodes")
     if not isinstance(nodes, list) or not nodes:
-        problems.append("pillar key pgfailover:nodes is missing or empty: list the PostgreSQL nodes by name")
+        problems.append(f"pillar key {where} is missing or empty: list the PostgreSQL nodes by name")
         return []
     good = []
     for index, node in enumerate(nodes):
-        path = f"pgfailover:nodes:{index}"
+        path = f"{where}:{index}"
         if not isinstance(node, dict):
             problems.append(f"pillar key {path} is {node!r}; allowed: a mapping with at least a name")
             continue
@@ -371,6 +395,8 @@ def _check_nodes(cluster, problems, data_root):
                 "pgdata": node.get("pgdata", f"{data_root}/{node['name']}"),
                 "candidate_priority": node.get("candidate_priority", 50),
                 "replication_quorum": node.get("replication_quorum", True),
+                "health_port": node.get("health_port"),
+                "path": path,
             }
         )
     return good
@@ -397,7 +423,10 @@ def _duplicates(values):
 
 def _check_addresses(cluster, nodes, problems):
     for name in _duplicates(node["name"] for node in nodes):
-        problems.append(f"pillar key pgfailover:nodes names {name} more than once; node names are unique")
+        problems.append(
+            f"pillar key pgfailover:nodes (or pgfailover:formations:*:nodes) names {name} more than once; "
+            "node names are unique, across formations too (each names its unit and its data directory)"
+        )
     monitor = _valid_monitor(cluster)
     endpoints = [(node["hostname"], node["port"]) for node in nodes]
     listeners = [(node["minion"], node["port"]) for node in nodes]
@@ -438,8 +467,69 @@ def _nested(first, second):
     return first.startswith(second) or second.startswith(first)
 
 
-def _check_sync_standbys(cluster, nodes, problems):
-    wanted = cluster.get("number_sync_standbys")
+def _check_formations(cluster, problems, data_root):
+    """
+    The formations of pgfailover:formations, each on the same monitor as the
+    top-level one; returns their nodes (with defaults), each tagged with its
+    formation, for the checks across every node.
+    """
+    formations = cluster.get("formations")
+    if formations is None:
+        return []
+    if not isinstance(formations, dict) or not formations:
+        problems.append(
+            "pillar key pgfailover:formations must be a mapping of formation name to its dbname, nodes, "
+            "number_sync_standbys, app and passwords"
+        )
+        return []
+    top = cluster.get("formation", "default")
+    nodes = []
+    for name, formation in formations.items():
+        path = f"pgfailover:formations:{name}"
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            problems.append(
+                f"pillar key pgfailover:formations has a formation named {name!r}; "
+                f"allowed: {CHECKS['name'](name)}"
+            )
+            continue
+        if name == top:
+            problems.append(
+                f"pillar key {path} names the top-level formation {top} (pgfailover:formation) again; "
+                "its nodes and settings are the top-level keys"
+            )
+            continue
+        if not isinstance(formation, dict):
+            problems.append(f"pillar key {path} must be a mapping, not {formation!r}")
+            continue
+        _check_mapping(path, formation, FORMATION, problems)
+        found = _check_nodes(formation.get("nodes"), f"{path}:nodes", problems, data_root)
+        _check_sync_standbys(
+            formation.get("number_sync_standbys"), f"{path}:number_sync_standbys", found, problems
+        )
+        app = _section(formation, "app")
+        _check_cidrs(app.get("cidrs"), f"{path}:app:cidrs", problems)
+        password = _section(formation, "passwords").get("app")
+        if app.get("owner") and not password:
+            problems.append(
+                f"pillar key {path}:passwords:app is missing: the application owner {app['owner']} of "
+                f"formation {name} needs a password"
+            )
+        elif isinstance(password, str) and len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(
+                f"pillar key {path}:passwords:app is too short ({len(password)} characters); allowed: "
+                f"at least {MIN_PASSWORD_LENGTH}"
+            )
+        nodes += [dict(node, formation=name) for node in found]
+    if cluster.get("backup"):
+        problems.append(
+            "pillar keys pgfailover:formations and pgfailover:backup are both set; backup covers one "
+            "formation so far: describe the other formations in another cluster's pillar, or leave "
+            "pgfailover:backup out"
+        )
+    return nodes
+
+
+def _check_sync_standbys(wanted, where, nodes, problems):
     if not _whole(wanted, 1, 100) or not nodes:
         return
     eligible = [n for n in nodes if n["replication_quorum"] is True and n["candidate_priority"] != 0]
@@ -448,7 +538,7 @@ def _check_sync_standbys(cluster, nodes, problems):
     allowed = max(len(eligible) - 2, 0)
     if wanted > allowed:
         problems.append(
-            f"pillar key pgfailover:number_sync_standbys is {wanted}; allowed: at most {allowed} with "
+            f"pillar key {where} is {wanted}; allowed: at most {allowed} with "
             f"{len(eligible)} node(s) in the replication quorum with a candidate priority above 0 "
             "(pg_auto_failover needs one standby more than the setting)"
         )
@@ -497,17 +587,18 @@ def _check_settings(cluster, problems):
             problems.append(f"{path} is {value!r}; allowed: a value on one line, without control characters")
 
 
-def _check_auth(cluster, problems):
-    auth = cluster.get("auth", "scram-sha-256")
-    app = _section(cluster, "app")
-    cidrs = app.get("cidrs") if isinstance(app.get("cidrs"), list) else []
-    for index, cidr in enumerate(cidrs):
+def _check_cidrs(cidrs, where, problems):
+    for index, cidr in enumerate(cidrs if isinstance(cidrs, list) else []):
         try:
             ipaddress.ip_network(str(cidr), strict=False)
         except ValueError:
-            problems.append(
-                f"pillar key pgfailover:app:cidrs:{index} is {cidr!r}; allowed: a network such as 10.0.0.0/24"
-            )
+            problems.append(f"pillar key {where}:{index} is {cidr!r}; allowed: a network such as 10.0.0.0/24")
+
+
+def _check_auth(cluster, problems):
+    auth = cluster.get("auth", "scram-sha-256")
+    app = _section(cluster, "app")
+    _check_cidrs(app.get("cidrs"), "pgfailover:app:cidrs", problems)
     passwords = _section(cluster, "passwords")
     needed = ["autoctl_node", "replicator", "monitor"] + (["app"] if app.get("owner") else [])
     for role in needed:
@@ -633,7 +724,10 @@ def _section(cluster, key):
 
 
 def _check_haproxy(cluster, nodes, problems):
-    """HAProxy's ports are its own, and it needs the nodes' health endpoints."""
+    """
+    HAProxy's ports are its own (each formation has its own pair), and it
+    needs the nodes' health endpoints, each on a port of its own.
+    """
     haproxy, health = _section(cluster, "haproxy"), _section(cluster, "health")
     minions = haproxy.get("minions") if not CHECKS["names"](haproxy.get("minions")) else []
     if minions and health.get("enabled") is False:
@@ -651,31 +745,40 @@ def _check_haproxy(cluster, nodes, problems):
         taken[(monitor["minion"], monitor.get("port", 5431))] = "the monitor"
     for node in nodes:
         taken.setdefault((node["minion"], node["port"]), f"node {node['name']}")
-    checked = {node["name"] for node in nodes}
-    for index, node in enumerate(cluster.get("nodes") if enabled and nodes else []):
-        if not isinstance(node, dict) or node.get("name") not in checked:
-            continue
-        where = (node.get("minion", node["name"]), node.get("health_port", health_port))
+    for node in nodes if enabled else []:
+        where = (node["minion"], node["health_port"] or health_port)
         if where in taken:
             problems.append(
-                f"pillar key pgfailover:nodes:{index}:health_port (or pgfailover:health:port) puts node "
+                f"pillar key {node['path']}:health_port (or pgfailover:health:port) puts node "
                 f"{node['name']}'s health endpoint on port {where[1]} of minion {where[0]}, already used by "
                 f"{taken[where]}; give it its own port"
             )
         taken[where] = f"the health endpoint of node {node['name']}"
     ports = {
-        key: haproxy.get(key, default)
+        f"pgfailover:haproxy:{key}": haproxy.get(key, default)
         for key, default in (("read_write_port", 5000), ("read_only_port", 5001), ("stats_port", 7000))
         if haproxy.get(key, default) is not None and not CHECKS["optional_port"](haproxy.get(key, default))
     }
+    formations = cluster.get("formations") if isinstance(cluster.get("formations"), dict) else {}
+    for name, formation in formations.items() if minions else []:
+        given = formation.get("haproxy") if isinstance(formation, dict) else None
+        given = given if isinstance(given, dict) else {}
+        for key in ("read_write_port", "read_only_port"):
+            if key not in given:
+                problems.append(
+                    f"pillar key pgfailover:formations:{name}:haproxy:{key} is missing: with "
+                    "pgfailover:haproxy:minions every formation needs HAProxy ports of its own"
+                )
+            elif not CHECKS["port"](given[key]):
+                ports[f"pgfailover:formations:{name}:haproxy:{key}"] = given[key]
     for port in _duplicates(ports.values()):
-        keys = [f"pgfailover:haproxy:{key}" for key, value in ports.items() if value == port]
+        keys = [key for key, value in ports.items() if value == port]
         problems.append(f"pillar keys {' and '.join(keys)} are both {port}; each needs its own port")
     for minion in minions:
         for key, port in ports.items():
             if (minion, port) in taken:
                 problems.append(
-                    f"pillar key pgfailover:haproxy:{key} is {port}, already used on minion {minion} by "
+                    f"pillar key {key} is {port}, already used on minion {minion} by "
                     f"{taken[(minion, port)]}; choose another port"
                 )
 

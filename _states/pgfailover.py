@@ -507,6 +507,46 @@ def formation_present(name, kind="pgsql", dbname="postgres", number_sync_standby
     return ret
 
 
+def formation_absent(name, **conn):
+    """
+    Formation ``name`` is not on the monitor (``pgdata`` of the local
+    monitor). Refused while nodes are registered in it: they leave first
+    (pgfailover.orch.drop_formation drops them, keeping their data).
+
+    .. code-block:: yaml
+
+        pgfailover-formation-dropped:
+          pgfailover.formation_absent:
+            - name: sales
+            - pgdata: /var/lib/postgresql/pgaf/monitor
+    """
+    ret = _ret(name)
+    pending = _not_there_yet(conn)
+    if pending:
+        return _would(ret, f"Formation {name} would be dropped if it exists", pending)
+    try:
+        if _module("formation", name, **conn) is None:
+            ret["comment"] = f"Formation {name} is not on the monitor."
+            return ret
+        registered = [node["nodename"] for node in _module("state", formation=name, **conn)]
+        if registered:
+            return _fail(
+                ret,
+                f"Formation {name} still has node(s) {', '.join(registered)}: they leave first "
+                "(salt-run state.orchestrate pgfailover.orch.drop_formation)",
+            )
+        ret["changes"] = {"formation": {"old": name, "new": None}}
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"Formation {name} would be dropped.")
+            return ret
+        _module("drop_formation", name, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"Formation {name} could not be dropped: {exc}")
+    ret["comment"] = f"Formation {name} was dropped."
+    return ret
+
+
 def maintenance(name, enabled=True, allow_failover=False, formation=None, **conn):
     """
     Node ``name`` (the local instance at ``pgdata``) is in maintenance
@@ -704,10 +744,11 @@ def ready_to_join(
     name, first_node, monitor_uri, timeout=300, formation=None, sslmode="require", sslrootcert=None, **conn
 ):
     """
-    Before node ``name`` is created, wait for what its creation needs: the
-    monitor at ``monitor_uri`` answering for ``first_node`` (the node that
-    starts a bare formation as its primary), and for every other node a
-    primary that accepts the replicator (its base backup needs that). This
+    Before node ``name`` is created, wait for what its creation needs: for
+    ``first_node`` (the node that starts a bare formation as its primary),
+    the monitor at ``monitor_uri`` answering and holding ``formation``; for
+    every other node a primary that accepts the replicator (its base backup
+    needs that). This
     lets all nodes of a bare cluster run in one step, the first one becoming
     the primary. Nothing to wait for once the node exists. Never reports
     changes; fails after ``timeout`` seconds.
@@ -737,7 +778,7 @@ def ready_to_join(
         remote = {key: value for key, value in conn.items() if key != "pgdata"}
         remote["monitor_uri"] = monitor_uri
         if name == first_node:
-            _module("wait_monitor", timeout=timeout, **remote)
+            _module("wait_monitor", timeout=timeout, formation=formation, **remote)
         else:
             _module(
                 "wait_for_primary",
