@@ -99,7 +99,7 @@ pgfailover-config-grain:
     - force: True
     - value:
         role: {{ ((['monitor'] if mapdata.is_monitor else []) + (['node'] if mapdata.local_nodes else [])) | json }}
-        formation: {{ mapdata.formation }}
+        formation: {{ mapdata.local_nodes[0].formation if mapdata.local_nodes else mapdata.formation }}
         name: {{ (mapdata.local_nodes | map(attribute='name') | list | first) if mapdata.local_nodes else 'monitor' }}
         pgdata: {{ mapdata.local_nodes[0].pgdata if mapdata.local_nodes else mapdata.monitor.pgdata }}
         monitor_pgdata: {{ mapdata.monitor.pgdata if mapdata.is_monitor else '' }}

@@ -4,8 +4,9 @@ pgfailover health endpoint: answers HAProxy's HTTP checks for one
 pg_auto_failover node (managed by Salt, formula pgfailover).
 
     GET /primary  200 when this node is the writable primary: PostgreSQL is
-                  not in recovery and not read-only, and pg_auto_failover's
-                  keeper is assigned and in a writable state; 503 otherwise.
+                  not in recovery and not read-only, pg_auto_failover's
+                  keeper is assigned and in a writable state, and the node is
+                  not cut off (see below); 503 otherwise.
     GET /replica  200 when this node is a healthy secondary: in recovery,
                   keeper assigned and in state secondary, WAL streaming, heard
                   from the primary recently and replayed up to what it sent;
@@ -13,6 +14,17 @@ pg_auto_failover node (managed by Salt, formula pgfailover).
     GET /health   200 with the same facts, whatever the role.
 
 Every answer carries a JSON body with the facts and the reasons for a 503.
+
+Cut off: a node in state primary whose keeper has not reached the monitor
+for ``isolation_timeout`` seconds while no standby is connected to it answers
+503 on /primary. The monitor may have promoted another node by then, and
+pg_autoctl 2.0's keeper does not always demote such a primary itself: it
+counts time without standbys only from a moment it saw one connected while
+the monitor was unreachable, so a primary whose standbys' connections had
+already timed out when it first missed the monitor stays writable (see
+docs/known-issues.md). ``isolation_timeout`` 0 turns this off (a formation
+without standbys, where no other node can take over).
+
 The keeper's view is read from its local state file and PostgreSQL is asked
 over its Unix socket: nothing here talks to the monitor, so checks keep
 answering while the monitor is down.
@@ -77,7 +89,8 @@ SELECT pg_is_in_recovery(),
        extract(epoch FROM clock_timestamp() - r.last_msg_receipt_time)::float8,
        CASE WHEN pg_is_in_recovery()
             THEN greatest(pg_wal_lsn_diff(r.latest_end_lsn, pg_last_wal_replay_lsn()), 0)::float8
-       END
+       END,
+       (SELECT count(*) FROM pg_stat_replication WHERE usename = 'pgautofailover_replicator')
   FROM (SELECT 1) AS one
   LEFT JOIN pg_stat_wal_receiver AS r ON true
 """
@@ -88,13 +101,17 @@ def state_name(number):
 
 
 def read_keeper_state(path):
-    """The keeper's assigned and current state from its state file."""
+    """The keeper's assigned and current state, and when it last reached the monitor (epoch seconds)."""
     with open(path, "rb") as state_file:
         raw = state_file.read(KEEPER_STATE.size)
     fields = KEEPER_STATE.unpack(raw)
     if fields[0] != KEEPER_STATE_VERSION:
         raise ValueError(f"state file {path} has version {fields[0]}, expected {KEEPER_STATE_VERSION}")
-    return {"assigned": state_name(fields[7]), "current": state_name(fields[10])}
+    return {
+        "assigned": state_name(fields[7]),
+        "current": state_name(fields[10]),
+        "monitor_contact": fields[9],
+    }
 
 
 def keeper_reasons(keeper, wanted):
@@ -105,7 +122,24 @@ def keeper_reasons(keeper, wanted):
     return [f"keeper {which} state is {state}" for which, state in states if state not in wanted]
 
 
-def primary_reasons(keeper, postgres):
+def isolation_reasons(keeper, postgres, isolation_timeout, now):
+    """
+    Why this primary counts as cut off: in state primary (the only state the
+    monitor promotes another node from), no standby connected and no contact
+    with the monitor for more than isolation_timeout seconds.
+    """
+    if not isolation_timeout or keeper["current"] != "primary" or postgres["standbys"]:
+        return []
+    silence = now - keeper["monitor_contact"]
+    if silence <= isolation_timeout:
+        return []
+    return [
+        f"cut off: no standby connected and no contact with the monitor for {silence:.0f} s "
+        f"(limit {isolation_timeout}); another node may have been promoted"
+    ]
+
+
+def primary_reasons(keeper, postgres, isolation_timeout=0, now=None):
     """Why this node must not take writes ([] when it is the writable primary)."""
     reasons = keeper_reasons(keeper, WRITABLE_STATES)
     if reasons:
@@ -116,7 +150,8 @@ def primary_reasons(keeper, postgres):
         reasons.append("PostgreSQL is in recovery")
     if postgres["read_only"]:
         reasons.append("default_transaction_read_only is on")
-    return reasons
+    now = time.time() if now is None else now
+    return reasons + isolation_reasons(keeper, postgres, isolation_timeout, now)
 
 
 def replica_reasons(keeper, postgres, limits):
@@ -183,7 +218,14 @@ class Postgres:
         finally:
             if connection is not None:
                 connection.close()
-        keys = ("in_recovery", "read_only", "wal_receiver", "seconds_since_primary", "replay_lag_bytes")
+        keys = (
+            "in_recovery",
+            "read_only",
+            "wal_receiver",
+            "seconds_since_primary",
+            "replay_lag_bytes",
+            "standbys",
+        )
         return dict(zip(keys, row, strict=True))
 
 
@@ -212,7 +254,7 @@ class Checks:
         asked = wanted is None or not keeper_reasons(keeper, wanted)
         postgres = self.postgres.facts() if asked else None
         if path == "/primary":
-            reasons = primary_reasons(keeper, postgres)
+            reasons = primary_reasons(keeper, postgres, self.config.get("isolation_timeout", 0))
         elif path == "/replica":
             reasons = replica_reasons(keeper, postgres, self.config)
         else:

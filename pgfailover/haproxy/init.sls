@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
-# HAProxy from the distribution on the hosts pgfailover:haproxy:minions names:
-# a read-write port that only routes to the node whose health endpoint says
-# it is the writable primary, a read-only port over healthy secondaries (the
-# primary as backup when none is), and an optional stats page.
+# HAProxy from the distribution on the hosts pgfailover:haproxy:minions names,
+# for each formation: a read-write port that only routes to the node whose
+# health endpoint says it is the writable primary, a read-only port over
+# healthy secondaries (the primary as backup when none is); and an optional
+# stats page.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/libmacros.jinja" import files_switch %}
@@ -28,8 +29,7 @@ pgfailover-haproxy-init-config:
     - template: jinja
     - context:
         haproxy: {{ mapdata.haproxy | json }}
-        nodes: {{ mapdata.nodes | json }}
-        formation: {{ mapdata.formation }}
+        formations: {{ mapdata.formations | json }}
     - check_cmd: haproxy -c -f
     - require:
       - pkg: pgfailover-haproxy-init-package

@@ -5,15 +5,17 @@
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- set health = mapdata.health %}
 
-{%- for node in mapdata.local_nodes %}
+{%- for node in mapdata.clean_nodes %}
 {%-   set prefix = 'pgfailover-health-clean-' ~ node.name %}
 
 {{ prefix }}-service:
   service.dead:
     - name: {{ node.health_unit }}
     - enable: False
+{%-   if not mapdata.clean_formation %}
     - require_in:
       - file: pgfailover-health-clean-program
+{%-   endif %}
 
 {{ prefix }}-unit:
   file.absent:
@@ -26,9 +28,13 @@
     - name: {{ health.config_dir }}/health-{{ node.name }}.json
     - require:
       - service: {{ prefix }}-service
+{%-   if not mapdata.clean_formation %}
     - require_in:
       - pgfailover: pgfailover-health-clean-empty-dir-1
+{%-   endif %}
 {%- endfor %}
+{#- What the host's nodes share stays while only one formation leaves. #}
+{%- if not mapdata.clean_formation %}
 
 pgfailover-health-clean-program:
   file.absent:
@@ -44,3 +50,4 @@ pgfailover-health-clean-empty-dir-{{ loop.index }}:
     - require:
       - file: pgfailover-health-clean-program
 {%- endfor %}
+{%- endif %}

@@ -60,6 +60,7 @@ pgfailover-health-init-program:
         state_file: {{ mapdata.home }}/.local/share/pg_autoctl{{ node.pgdata }}/pg_autoctl.state
         replica_max_lag_bytes: {{ health.replica_max_lag_bytes }}
         replica_max_silence: {{ health.replica_max_silence }}
+        isolation_timeout: {{ node.isolation_timeout }}
 
 {{ prefix }}-unit:
   file.managed:

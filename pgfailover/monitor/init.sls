@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
-# The pg_auto_failover monitor: created, run by its own unit, answering, and
-# its autoctl_node role protected by the pillar's password.
+# The pg_auto_failover monitor: created, run by its own unit, answering, its
+# autoctl_node role protected by the pillar's password, and the pillar's
+# formations created.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/libmacros.jinja" import conn_args, instance_states %}
@@ -43,6 +44,20 @@ pgfailover-monitor-init-autoctl-node-password:
 {{- conn_args(conn) }}
     - require:
       - pgfailover: pgfailover-monitor-init-ready
+
+{#- The pillar's formations other than pg_auto_failover's own `default`: a
+    node can only register in a formation that exists, so they are created
+    with the monitor (their first node waits for them, ready_to_join). #}
+{%- for formation in mapdata.formations if formation.name != 'default' %}
+
+pgfailover-monitor-init-formation-{{ formation.name }}:
+  pgfailover.formation_present:
+    - name: {{ formation.name }}
+    - dbname: {{ formation.dbname }}
+{{- conn_args(conn) }}
+    - require:
+      - pgfailover: pgfailover-monitor-init-ready
+{%- endfor %}
 
 {#- A longer primary_demote_timeout is always safe: it goes first, before the
     nodes' timeouts change; shorter values wait for the formation step. #}

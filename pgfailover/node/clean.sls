@@ -1,14 +1,15 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
-# This host's nodes leave the formation (refused for a primary that still has
-# secondaries: switch over first), then their units go. PGDATA is removed only
-# with pgfailover:clean:remove_data.
+# This host's nodes (with pgfailover:clean:formation, that formation's only)
+# leave their formation (refused for a primary that still has secondaries:
+# switch over first), then their units go. PGDATA is removed only with
+# pgfailover:clean:remove_data.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/libmacros.jinja" import conn_args %}
 {%- set remove_data = mapdata.clean.remove_data is sameas true %}
 
-{%- for node in mapdata.local_nodes %}
+{%- for node in mapdata.clean_nodes %}
 {%-   set prefix = 'pgfailover-node-clean-' ~ node.name %}
 
 {{ prefix }}-dropped:
@@ -17,6 +18,7 @@
     - destroy: {{ remove_data }}
     - allow_last_standby: {{ mapdata.clean.get('allow_last_standby', False) is sameas true }}
     - pgdata: {{ node.pgdata }}
+    - formation: {{ node.formation }}
 {{- conn_args(mapdata.conn) }}
 
 # A dropped keeper exits and Restart=always brings it back two seconds later;

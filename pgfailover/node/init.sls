@@ -7,25 +7,26 @@
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/libmacros.jinja" import conn_args, instance_states %}
 {%- from tplroot ~ "/node/roles.jinja" import password_roles with context %}
-{%- set app = mapdata.app %}
 
 include:
   - {{ tplroot }}.package
   - {{ tplroot }}.config
 
 {%- for node in mapdata.local_nodes %}
-{%-   set conn = dict(mapdata.conn, pgdata=node.pgdata) %}
+{%-   set formation = mapdata.formations | selectattr('name', 'equalto', node.formation) | first %}
+{%-   set app = formation.app %}
+{%-   set conn = dict(mapdata.conn, pgdata=node.pgdata, formation=node.formation) %}
 {%-   set prefix = 'pgfailover-node-init-' ~ node.name %}
 
-{#- The first node of the pillar starts a bare formation as its primary; the
-    others are created once a primary accepts the replicator. So all nodes
-    can run at once (one orchestration step, or highstate everywhere). #}
+{#- The first node of its formation in the pillar starts a bare formation as
+    its primary; the others are created once a primary accepts the
+    replicator. So all nodes can run at once (one orchestration step, or
+    highstate everywhere), every formation side by side. #}
 {{ prefix }}-ready-to-join:
   pgfailover.ready_to_join:
     - name: {{ node.name }}
-    - first_node: {{ mapdata.nodes[0].name }}
+    - first_node: {{ formation.nodes[0].name }}
     - monitor_uri: {{ mapdata.monitor_uri }}
-    - formation: {{ mapdata.formation }}
     - sslmode: {{ mapdata.sslmode }}
 {%-   if mapdata.ssl.mode == 'ca' %}
     - sslrootcert: {{ mapdata.ssl.ca_file }}
@@ -40,8 +41,7 @@ include:
     - name: {{ node.name }}
     - hostname: {{ node.hostname }}
     - port: {{ node.port }}
-    - dbname: {{ mapdata.dbname }}
-    - formation: {{ mapdata.formation }}
+    - dbname: {{ node.dbname }}
     - auth: {{ mapdata.auth }}
     - ssl: {{ mapdata.ssl_arg | json }}
     - candidate_priority: {{ node.candidate_priority }}
@@ -71,11 +71,11 @@ include:
     - require:
       - pgfailover: {{ prefix }}-ready
 
-{{-   password_roles(app, mapdata.dbname, conn, prefix, after=prefix ~ '-ready') }}
+{{-   password_roles(app, node.dbname, conn, prefix, after=prefix ~ '-ready', app_password_pillar=formation.password_pillar) }}
 {%-   set host_type = 'host' if mapdata.ssl.mode == 'none' else 'hostssl' %}
 {#- Names in double quotes: pg_hba.conf then takes them literally (keyword
     replication excepted, which must stay bare). #}
-{%-   set databases = ['replication', '"' ~ mapdata.dbname ~ '"'] + (['"postgres"'] if mapdata.dbname != 'postgres' else []) %}
+{%-   set databases = ['replication', '"' ~ node.dbname ~ '"'] + (['"postgres"'] if node.dbname != 'postgres' else []) %}
 
 {#- The replicator's access from every node of the pillar, written before any
     standby joins. pg_autoctl adds its own replication and dbname rules only
@@ -97,7 +97,7 @@ include:
     - marker_end: "# END pgfailover replicator access"
     - append_if_not_found: True
     - content: |
-{%-   for other in mapdata.nodes %}
+{%-   for other in formation.nodes %}
 {%-     for database in databases %}
         {{ host_type }} {{ database }} pgautofailover_replicator {{ other.hostname }} {{ mapdata.auth }}
 {%-     endfor %}
@@ -126,7 +126,7 @@ include:
     - append_if_not_found: True
     - content: |
 {%-     for cidr in app.get('cidrs', []) %}
-        {{ host_type }} "{{ mapdata.dbname }}" "{{ app.owner }}" {{ cidr }} scram-sha-256
+        {{ host_type }} "{{ node.dbname }}" "{{ app.owner }}" {{ cidr }} scram-sha-256
 {%-     endfor %}
     - require:
       - pgfailover: {{ prefix }}-ready

@@ -7,5 +7,7 @@
 {%- from tplroot ~ "/node/roles.jinja" import password_roles with context %}
 
 {%- for node in mapdata.local_nodes %}
-{{- password_roles(mapdata.app, mapdata.dbname, dict(mapdata.conn, pgdata=node.pgdata), 'pgfailover-node-passwords-' ~ node.name) }}
+{%-   set formation = mapdata.formations | selectattr('name', 'equalto', node.formation) | first %}
+{{- password_roles(formation.app, node.dbname, dict(mapdata.conn, pgdata=node.pgdata, formation=node.formation),
+                   'pgfailover-node-passwords-' ~ node.name, app_password_pillar=formation.password_pillar) }}
 {%- endfor %}

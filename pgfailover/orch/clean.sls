@@ -6,27 +6,40 @@
 # HAProxy's hosts and a dedicated backup repository host before all of them.
 # Data directories stay unless pgfailover:clean:remove_data is true.
 {%- set tplroot = tpldir.split('/')[0] %}
-{%- set cluster = salt['pillar.get']('pgfailover', {}) %}
+{%- from tplroot ~ '/pillar.jinja' import cluster with context %}
 {%- set monitor_minion = cluster.get('monitor', {}).get('minion') %}
 {%- set minion_of = {} %}
-{%- for node in cluster.get('nodes', []) %}
-{%-   do minion_of.update({node.name: node.get('minion', node.name)}) %}
+{#- Every formation's nodes: the top-level one's (pgfailover:nodes) and those
+    of pgfailover:formations. #}
+{%- set formations = {cluster.get('formation', 'default'): cluster.get('nodes', [])} %}
+{%- for name, formation in (cluster.get('formations') or {}).items() %}
+{%-   do formations.update({name: formation.get('nodes', [])}) %}
+{%- endfor %}
+{%- for nodes in formations.values() %}
+{%-   for node in nodes %}
+{%-     do minion_of.update({node.name: node.get('minion', node.name)}) %}
+{%-   endfor %}
 {%- endfor %}
 {%- set node_minions = minion_of.values() | unique | list %}
-{%- set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', timeout=15)
-                  if monitor_minion else {} %}
-{%- set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}
-{#- The primary's host leaves last. Without an answer (no monitor left, or no
-    primary during a failover) the first pillar node's host does: every host
-    is cleaned once, and a primary met earlier refuses to be dropped. #}
-{%- set primary_minion = minion_of.get(current.nodename) if current is mapping else None %}
-{%- set last_minion = primary_minion or node_minions[0] %}
-{%- set secondary_minions = node_minions | reject('equalto', last_minion) | list %}
+{#- Each formation's primary's host leaves after the other hosts. Without an
+    answer (no monitor left, or no primary during a failover) the
+    formation's first pillar node's host does: every host is cleaned once,
+    and a primary met earlier refuses to be dropped. #}
+{%- set last_minions = [] %}
+{%- for name, nodes in formations.items() %}
+{%-   set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', kwarg={'formation': name}, timeout=15)
+                    if monitor_minion else {} %}
+{%-   set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}
+{%-   set fallback = (nodes[0].get('minion', nodes[0].name)) if nodes else None %}
+{%-   set primary_minion = (minion_of.get(current.nodename) if current is mapping else None) or fallback %}
+{%-   if primary_minion and primary_minion not in last_minions %}{% do last_minions.append(primary_minion) %}{% endif %}
+{%- endfor %}
+{%- set secondary_minions = node_minions | reject('in', last_minions) | list %}
 {#- An orchestrate-time override of pgfailover:clean (pillar=...) reaches the
     hosts; every node leaves, so the last standby may too. #}
 {%- set clean_pillar = {'pgfailover': {'clean': dict(cluster.get('clean', {}), allow_last_standby=True) } } %}
 
-{%- set backup_minion = salt['pillar.get']('pgfailover:backup:minion') %}
+{%- set backup_minion = (cluster.get('backup') or {}).get('minion') %}
 {%- if backup_minion and backup_minion != monitor_minion %}
 
 {#- The backup timers stop first: no backup starts while nodes leave. The
@@ -40,7 +53,7 @@ pgfailover-orch-clean-backup-repository:
     - failhard: True
 {%- endif %}
 
-{%- set haproxy_minions = salt['pillar.get']('pgfailover:haproxy:minions', []) %}
+{%- set haproxy_minions = (cluster.get('haproxy') or {}).get('minions') or [] %}
 {%- if haproxy_minions %}
 
 {#- HAProxy first: clients lose the stable address before any node goes. #}
@@ -75,17 +88,26 @@ pgfailover-orch-clean-secondary-{{ minion }}:
 {%-   do previous.update({'step': 'pgfailover-orch-clean-secondary-' ~ minion}) %}
 {%- endfor %}
 
-pgfailover-orch-clean-primary:
+{#- Then the primaries' hosts, one at a time (the top-level formation's first). #}
+{%- for minion in last_minions %}
+{%-   set step = 'pgfailover-orch-clean-primary' ~ ('' if loop.first else '-' ~ minion) %}
+
+{{ step }}:
   salt.state:
-    - tgt: {{ last_minion }}
+    - tgt: {{ minion }}
     - sls:
       - {{ tplroot }}.clean
     - pillar: {{ clean_pillar | json }}
     - failhard: True
-{%- if haproxy_minions %}
+{%-   if not loop.first %}
+    - require:
+      - salt: {{ previous.step }}
+{%-   elif haproxy_minions %}
     - require:
       - salt: pgfailover-orch-clean-haproxy
-{%- endif %}
+{%-   endif %}
+{%-   do previous.update({'step': step}) %}
+{%- endfor %}
 
 pgfailover-orch-clean-monitor:
   salt.state:
@@ -95,4 +117,4 @@ pgfailover-orch-clean-monitor:
     - pillar: {{ clean_pillar | json }}
     - failhard: True
     - require:
-      - salt: pgfailover-orch-clean-primary
+      - salt: {{ previous.step }}

@@ -16,14 +16,9 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {#- map.jinja validates the pillar: a bad one stops here, before any host changes. #}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
-{%- set cluster = salt['pillar.get']('pgfailover', {}) %}
-{%- set monitor_minion = cluster.get('monitor', {}).get('minion') %}
-{%- set node_minions = [] %}
-{%- for node in cluster.get('nodes', []) %}
-{%-   if node.get('minion', node.name) not in node_minions %}
-{%-     do node_minions.append(node.get('minion', node.name)) %}
-{%-   endif %}
-{%- endfor %}
+{%- set monitor_minion = mapdata.monitor.minion %}
+{#- Every formation's nodes: the formations come up side by side. #}
+{%- set node_minions = mapdata.all_nodes | map(attribute='minion') | unique | list %}
 {%- set postgres_hosts = ([monitor_minion] + node_minions) | unique | list %}
 {%- set everyone = (postgres_hosts + mapdata.haproxy.minions
                    + ([mapdata.backup.minion] if mapdata.backup.enabled else [])) | unique | list %}

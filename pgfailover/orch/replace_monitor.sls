@@ -12,14 +12,13 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, everyone, refuse with context %}
-{%- set writable = ['single', 'wait_primary', 'primary', 'apply_settings'] %}
 {%- set primaries = [] %}
 {%- set silent = [] %}
 {%- for node in mapdata.nodes %}
 {%-   set answer = salt['saltutil.cmd'](node.minion, 'pgfailover.state', kwarg={'local': True, 'pgdata': node.pgdata}, timeout=30).get(node.minion, {}) %}
 {%-   if answer.get('retcode', 1) != 0 or answer.ret is not mapping %}
 {%-     do silent.append(node.name) %}
-{%-   elif answer.ret.assigned_group_state in writable %}
+{%-   elif answer.ret.writable %}
 {%-     do primaries.append(node) %}
 {%-   endif %}
 {%- endfor %}
