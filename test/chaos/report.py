@@ -47,7 +47,10 @@ def new_losses(records):
 
 
 def totals(result):
-    """The campaign in a few numbers: faults, converged, rows acknowledged and lost, two-writable sweeps."""
+    """
+    The campaign in a few numbers: faults, converged, rows acknowledged and
+    lost, two-writable sweeps, nodes rebuilt after a wedge.
+    """
     records = result["faults"]
     last = records[-1] if records else {}
     return {
@@ -56,6 +59,7 @@ def totals(result):
         "acknowledged": sum(last.get("acknowledged", {}).values()),
         "lost": sum(new_losses(records)),
         "two_writable": sum(len(f.get("two_writable", [])) for f in records),
+        "rebuilt": sum(1 for f in records if f.get("rebuilt")),
         "unchecked": sum(1 for f in records for n in f.get("lost", {}).values() if not isinstance(n, int)),
     }
 
@@ -106,8 +110,13 @@ def markdown(result, command):
         f"- Commit: {result.get('commit', '?')}; date: {result.get('date', '?')}; machine: "
         f"{result.get('machine', '?')}",
         f"- Seed {result['seed']}, {total['faults']} faults in {result['minutes']} min: "
-        f"{total['converged']} converged after their heal within {result.get('converge_bound', '?')} s; "
-        f"{total['acknowledged']} commits acknowledged, {total['lost']} of them lost"
+        f"{total['converged']} converged after their heal within {result.get('converge_bound', '?')} s"
+        + (
+            f" ({total['rebuilt']} after a node wedged in fast_forward was rebuilt)"
+            if total["rebuilt"]
+            else ""
+        )
+        + f"; {total['acknowledged']} commits acknowledged, {total['lost']} of them lost"
         + (f" ({total['unchecked']} checks could not run)" if total["unchecked"] else "")
         + f"; sweeps with two writable nodes: {total['two_writable']}.",
         "",
@@ -145,11 +154,17 @@ def markdown(result, command):
         outage = f.get("outage_s", {})
         during = f.get("acknowledged_during", {})
         explained = result.get("explanations", {}).get(str(f["number"]))
+        rebuilt = f.get("rebuilt")
         notes = (
             (f"see exception {f['number']} below" if explained else f.get("error", "")[:160])
-            .replace("|", "\\|")
-            .replace("\n", " ")
-        )
+            + (
+                f" wedged in fast_forward {rebuilt['wedged_s']} s: {rebuilt['node']} rebuilt "
+                "(`orch.replace_node`)"
+                if rebuilt
+                else ""
+            )
+        ).strip()
+        notes = notes.replace("|", "\\|").replace("\n", " ")
         lines.append(
             f"| {f['number']} | {f['kind']} | {', '.join(f.get('hosts', []))} | "
             f"{f.get('primary_before', '?')} → {f.get('primary_after', '?')} | {f.get('held_s', '-')} | "

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from helpers.local_cluster import free_port
+from helpers.local_cluster import NODE_OPTIONS, free_port
 from helpers.waiting import wait_until
 
 
@@ -57,6 +57,8 @@ def test_local_state_reads_the_files_and_leaves_the_services_orders_alone(module
         "secondary",
         "secondary",
     )
+    assert local["writable"] is False and local["formation"] == "default"
+    assert modules.pgfailover.state(local=True, pgdata=formation.nodes["node1"]["pgdata"])["writable"] is True
     common = set(local) & set(shown)
     assert {"nodename", "current_group_state", "assigned_group_state"} <= common, shown
     assert {key: local[key] for key in common} == {key: shown[key] for key in common}
@@ -86,6 +88,8 @@ def test_local_state_reads_the_files_and_leaves_the_services_orders_alone(module
 
 def test_primary_and_converged(modules, formation):
     assert modules.pgfailover.primary(pgdata=formation.monitor)["nodename"] == "node1"
+    # A loaded machine can catch a health check in flight: settled first, then asked.
+    modules.pgfailover.wait_converged(timeout=60, pgdata=formation.monitor)
     assert modules.pgfailover.converged(pgdata=formation.monitor) is True
 
 
@@ -105,6 +109,25 @@ def test_uri_gives_monitor_and_formation_uri(modules, formation):
     ports = {str(n["port"]) for n in formation.nodes.values()}
     assert all(f"127.0.0.1:{port}" in uris["formation"] for port in ports)
     assert "target_session_attrs=read-write" in uris["formation"]
+
+
+def test_wait_monitor_with_a_formation_waits_until_the_monitor_holds_it(modules, formation, local_cluster):
+    """The first node of a formation other than default waits for it (the monitor's host creates it)."""
+    with pytest.raises(
+        CommandExecutionError, match="the monitor answers but has no formation sales after 1 s"
+    ):
+        modules.pgfailover.wait_monitor(timeout=1, formation="sales", pgdata=formation.monitor)
+    modules.pgfailover.create_formation("sales", dbname="sales", pgdata=formation.monitor)
+    try:
+        # asked as a node does, through the monitor's URI
+        answer = modules.pgfailover.wait_monitor(
+            timeout=10, formation="sales", monitor_uri=formation.monitor_uri
+        )
+        assert answer == formation.monitor_uri
+        assert modules.pgfailover.formation("sales", pgdata=formation.monitor)["dbname"] == "sales"
+    finally:
+        modules.pgfailover.drop_formation("sales", pgdata=formation.monitor)
+    assert modules.pgfailover.formation("sales", pgdata=formation.monitor) is None
 
 
 def test_events_settings_standby_names(modules, formation):
@@ -350,3 +373,39 @@ def test_apply_settings_reloads_without_restarting_for_a_reloadable_setting(modu
         with open(auto_conf, "w") as f:
             f.write(original)
         modules.pgfailover.reload_postgres(pgdata=pgdata)
+
+
+def test_a_switchover_of_one_formation_leaves_another_formation_alone(modules, formation, local_cluster):
+    """
+    Two formations on one monitor (pgfailover:formations): a switchover asked
+    on the monitor for one of them moves that one's primary, and the other
+    formation's primary and states stay as they were (upstream issue 741 was
+    a switchover that switched the wrong formation).
+    """
+    modules.pgfailover.create_formation("sales", dbname="sales", pgdata=formation.monitor)
+    sales = {}
+    try:
+        for name in ("sales1", "sales2"):
+            pgdata, options = local_cluster.pgdata(name), {**NODE_OPTIONS, "port": free_port()}
+            hostname = options.pop("hostname")
+            modules.pgfailover.create_postgres(
+                name, hostname, dbname="sales", formation="sales", pgdata=pgdata,
+                monitor_uri=formation.monitor_uri, **options,
+            )  # fmt: skip
+            local_cluster.start(pgdata)
+            sales[name] = pgdata
+            modules.pgfailover.wait_converged(
+                timeout=90, formation="sales", expect_nodes=len(sales), pgdata=formation.monitor
+            )
+        default_before = modules.pgfailover.state(pgdata=formation.monitor)
+        moved = modules.pgfailover.switchover(formation="sales", timeout=120, pgdata=formation.monitor)
+        assert (moved["old_primary"], moved["new_primary"]) == ("sales1", "sales2")
+        default_after = modules.pgfailover.state(pgdata=formation.monitor)
+        states = [(n["nodename"], n["assigned_group_state"]) for n in default_after]
+        assert states == [(n["nodename"], n["assigned_group_state"]) for n in default_before]
+        assert {n["nodename"] for n in default_after}.isdisjoint(sales)
+    finally:
+        for name, pgdata in reversed(sales.items()):
+            local_cluster.stop(pgdata)
+            modules.pgfailover.drop_node(name=name, force=True, formation="sales", pgdata=formation.monitor)
+        modules.pgfailover.drop_formation("sales", pgdata=formation.monitor)

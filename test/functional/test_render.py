@@ -235,7 +235,13 @@ def test_haproxy_hosts_get_haproxy_only_and_nodes_get_health_endpoints(tmp_path)
     assert "pgfailover-package-source-clean-files" not in shared  # package.clean's business there
     context = args_of(proxy, "pgfailover-haproxy-init-config")["context"]
     assert context["haproxy"]["read_write_port"] == 6432 and context["haproxy"]["read_only_port"] == 5001
-    assert [(n["name"], n["health_port"]) for n in context["nodes"]] == [("pg1", 8008), ("pg2", 8008)]
+    assert [(f["name"], f["read_write_port"], f["read_only_port"]) for f in context["formations"]] == [
+        ("default", 6432, 5001)
+    ]
+    assert [(n["name"], n["health_port"]) for n in context["formations"][0]["nodes"]] == [
+        ("pg1", 8008),
+        ("pg2", 8008),
+    ]
     node = show_sls(tmp_path, "pg1", pillar, DEBIAN)
     config = args_of(node, "pgfailover-health-init-pg1-config")["dataset"]
     assert (
@@ -244,8 +250,64 @@ def test_haproxy_hosts_get_haproxy_only_and_nodes_get_health_endpoints(tmp_path)
     )
     assert args_of(node, "pgfailover-health-init-pg1-service")["name"] == "pgfailover-health-pg1"
     assert "pgfailover-haproxy-init-config" not in node
+    # /primary fails on a cut-off primary network_partition_timeout + 2 s after its last word from the monitor
+    assert config["isolation_timeout"] == 22
     without = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN)
     assert "pgfailover-health-init-pg1-service" not in without  # no HAProxy, no extra listening port
+
+
+def test_haproxy_gives_each_formation_its_own_ports_and_each_node_its_health_endpoint(tmp_path):
+    billing = {
+        "dbname": "billing",
+        "nodes": [{"name": "pgb1", "minion": "pg1", "port": 5433, "health_port": 8009}],
+        "haproxy": {"read_write_port": 5100, "read_only_port": 5101},
+    }
+    pillar = {"pgfailover": {**HAPROXY_CLUSTER, "formations": {"billing": billing}}}
+    proxy = show_sls(tmp_path, "app1", pillar, DEBIAN)
+    context = args_of(proxy, "pgfailover-haproxy-init-config")["context"]
+    config = render_template(tmp_path, "pgfailover/files/haproxy.cfg.jinja", context)
+    sections = {}
+    for block in config.split("\nlisten ")[1:]:
+        lines = block.splitlines()
+        sections[lines[0]] = [
+            line.strip() for line in lines[1:] if line.strip().startswith(("bind", "server"))
+        ]
+    assert sections["pgfailover-default-read-write"] == [
+        "bind 0.0.0.0:6432",
+        "server pg1 pg1:5432 check port 8008",
+        "server pg2 pg2:5432 check port 8008",
+    ]
+    assert sections["pgfailover-billing-read-write"] == [
+        "bind 0.0.0.0:5100",
+        "server pgb1 pg1:5433 check port 8009",
+    ]
+    assert sections["pgfailover-billing-read-only"] == [
+        "bind 0.0.0.0:5101",
+        "server pgb1 pg1:5433 check port 8009",
+        "server pgb1-as-primary pg1:5433 backup track pgfailover-billing-read-write/pgb1",
+    ]
+    node = show_sls(tmp_path, "pg1", pillar, DEBIAN)
+    assert args_of(node, "pgfailover-health-init-pgb1-config")["dataset"]["port"] == 8009
+    assert args_of(node, "pgfailover-health-init-pg1-config")["dataset"]["port"] == 8008
+
+
+@pytest.mark.parametrize(
+    ("change", "isolation_timeout"),
+    [
+        ({"failover": {"profile": "fast"}}, 3),
+        ({"failover": {"network_partition_timeout": 10}}, 12),
+        ({"health": {"isolation_timeout": 7}}, 7),
+        ({"nodes": [{"name": "pg1"}]}, 0),  # nobody can take over from a single node: never cut off
+    ],
+)
+def test_the_cut_off_limit_of_the_health_endpoint_follows_the_partition_timeout(
+    tmp_path, change, isolation_timeout
+):
+    node = show_sls(tmp_path, "pg1", {"pgfailover": {**HAPROXY_CLUSTER, **change}}, DEBIAN)
+    assert (
+        args_of(node, "pgfailover-health-init-pg1-config")["dataset"]["isolation_timeout"]
+        == isolation_timeout
+    )
 
 
 def test_haproxy_port_clashes_and_disabled_health_are_refused(tmp_path):
@@ -396,6 +458,33 @@ def test_metrics_render_one_exporter_per_instance_over_the_socket_with_the_formu
     assert set(yaml.safe_load(node_queries)) == {"pgfailover_instance"}
 
 
+def test_metrics_release_ends_the_exporter_sessions_of_each_instance_on_its_shutdown(tmp_path):
+    pillar = {
+        "pgfailover": {**METRICS_CLUSTER, "monitor": {"minion": "pg1", "port": 5431, "metrics_port": 9301}}
+    }
+    high = show_sls(tmp_path, "pg1", pillar, {"os_family": "Debian", "os": "Debian"})
+    script = args_of(high, "pgfailover-metrics-init-release-script")
+    assert script["name"] == "/usr/local/lib/pgfailover/metrics-release" and script["mode"] == "0755"
+    for instance in ("node-pg1", "monitor"):
+        unit = args_of(high, f"pgfailover-metrics-init-{instance}-release-unit")
+        assert unit["name"] == f"/etc/systemd/system/pgfailover-metrics-release-{instance}.service"
+        service = args_of(high, f"pgfailover-metrics-init-{instance}-release")
+        assert service["name"] == f"pgfailover-metrics-release-{instance}"
+        assert {"service": f"pgfailover-metrics-init-{instance}-service"} in service["require_in"]
+        text = render_template(tmp_path, "pgfailover/files/metrics/release.service.jinja", unit["context"])
+        pgdata = unit["context"]["pgdata"]
+        assert "User=postgres" in text and "Restart=always" in text
+        assert f"ExecStart=/usr/local/lib/pgfailover/metrics-release {pgdata} pgfailover_metrics" in text
+    assert args_of(high, "pgfailover-metrics-init-node-pg1-release-unit")["context"]["pgdata"] == (
+        "/var/lib/postgresql/pgaf/pg1"
+    )
+    clean = show_sls(tmp_path, "pg1", pillar, {"os_family": "Debian", "os": "Debian"}, sls="pgfailover.clean")
+    assert args_of(clean, "pgfailover-metrics-clean-node-pg1-release")["name"] == (
+        "pgfailover-metrics-release-node-pg1"
+    )
+    assert args_of(clean, "pgfailover-metrics-clean-release-script")["name"] == script["name"]
+
+
 def test_metrics_on_redhat_render_the_pgdg_exporter_and_web_config(tmp_path):
     pillar = {
         "pgfailover": {
@@ -477,3 +566,127 @@ def test_mapdata_dumps_what_the_host_resolves_and_no_secret(tmp_path, grains, pa
     assert packages in values["packages"] and values["bindir"] == bindir
     assert [node["name"] for node in values["local_nodes"]] == ["pg1"] and values["is_monitor"] is False
     assert "passwords" not in values and "a" * 12 not in json.dumps(dump)
+
+
+BILLING = {
+    "dbname": "billing",
+    "nodes": [{"name": "pgb1"}, {"name": "pgb2", "minion": "pg2", "port": 5433}],
+    "number_sync_standbys": 0,
+    "app": {"owner": "billing", "cidrs": ["10.1.0.0/24"]},
+    "passwords": {"app": "b" * 12},
+}
+TWO_FORMATIONS = {**CLUSTER, "formations": {"billing": BILLING}}
+
+
+def test_a_second_formation_is_created_with_the_monitor_and_converged_on_its_own(tmp_path):
+    pillar = {"pgfailover": TWO_FORMATIONS}
+    monitor = show_sls(tmp_path, "mon", pillar, DEBIAN, sls="pgfailover.monitor")
+    created = args_of(monitor, "pgfailover-monitor-init-formation-billing")
+    assert created["name"] == "billing" and created["dbname"] == "billing"
+    assert "number_sync_standbys" not in created  # set once its nodes have converged
+    assert "pgfailover-monitor-init-formation-default" not in monitor  # pg_auto_failover's own
+    formation = show_sls(tmp_path, "mon", pillar, DEBIAN, sls="pgfailover.formation")
+    assert args_of(formation, "pgfailover-formation-init-converged")["expect_nodes"] == 2
+    assert args_of(formation, "pgfailover-formation-init-billing-converged")["name"] == "billing"
+    settings = args_of(formation, "pgfailover-formation-init-billing-settings")
+    assert (settings["dbname"], settings["number_sync_standbys"]) == ("billing", 0)
+    assert "pgfailover-formation-init-billing-final-check" in formation
+
+
+def test_a_node_of_a_second_formation_joins_it_with_its_own_database_owner_and_peers(tmp_path):
+    node = show_sls(tmp_path, "pgb1", {"pgfailover": TWO_FORMATIONS}, DEBIAN, sls="pgfailover.node")
+    present = args_of(node, "pgfailover-node-init-pgb1-present")
+    assert (present["formation"], present["dbname"]) == ("billing", "billing")
+    join = args_of(node, "pgfailover-node-init-pgb1-ready-to-join")
+    assert (join["first_node"], join["formation"]) == ("pgb1", "billing")
+    owner = args_of(node, "pgfailover-node-init-pgb1-app-password")
+    assert owner["name"] == "billing" and owner["owns_database"] == "billing"
+    assert owner["password_pillar"] == "pgfailover:formations:billing:passwords:app"
+    assert args_of(node, "pgfailover-node-init-pgb1-replicator-password")["password_pillar"] == (
+        "pgfailover:passwords:replicator"
+    )
+    peers = args_of(node, "pgfailover-node-init-pgb1-replicator-hba")["content"]
+    assert "pgautofailover_replicator pgb1 " in peers and "pgautofailover_replicator pg2 " in peers
+    assert "pgautofailover_replicator pg1 " not in peers  # another formation's node
+    assert '"billing" "billing" 10.1.0.0/24' in args_of(node, "pgfailover-node-init-pgb1-app-hba")["content"]
+    assert (
+        args_of(node, "pgfailover-node-init-pgb1-ready")["formation"] == "billing"
+    )  # asked of its formation
+
+
+def test_a_host_with_nodes_of_two_formations_gets_both_each_in_its_own(tmp_path):
+    high = show_sls(tmp_path, "pg2", {"pgfailover": TWO_FORMATIONS}, DEBIAN, sls="pgfailover.node")
+    default, billing = (args_of(high, f"pgfailover-node-init-{n}-present") for n in ("pg2", "pgb2"))
+    assert (default["formation"], default["dbname"], default["port"]) == ("default", "appdb", 5432)
+    assert (billing["formation"], billing["dbname"], billing["port"]) == ("billing", "billing", 5433)
+    assert args_of(high, "pgfailover-node-init-pgb2-ready-to-join")["first_node"] == "pgb1"
+    assert args_of(high, "pgfailover-node-init-pg2-ready-to-join")["first_node"] == "pg1"
+    mapdata = show_sls(tmp_path, "pg2", {"pgfailover": TWO_FORMATIONS}, DEBIAN, sls="pgfailover._mapdata")
+    dump = args_of(mapdata, "pgfailover-mapdata-dump")
+    values = dump["dataset"]["values"]
+    assert [f["name"] for f in values["formations"]] == ["default", "billing"]
+    assert [(n["name"], n["formation"]) for n in values["local_nodes"]] == [
+        ("pg2", "default"),
+        ("pgb2", "billing"),
+    ]
+    assert "b" * 12 not in json.dumps(dump)  # the billing owner's password stays in the pillar
+    cleaned = show_sls(tmp_path, "pg2", {"pgfailover": TWO_FORMATIONS}, DEBIAN, sls="pgfailover.node.clean")
+    assert args_of(cleaned, "pgfailover-node-clean-pgb2-dropped")["formation"] == "billing"
+    assert args_of(cleaned, "pgfailover-node-clean-pg2-dropped")["formation"] == "default"
+
+
+def test_the_orchestration_builds_every_formations_hosts_in_one_step(tmp_path):
+    high = show_sls(tmp_path, "mon", {"pgfailover": TWO_FORMATIONS}, DEBIAN, sls="pgfailover.orch")
+    assert set(args_of(high, "pgfailover-orch-init-nodes")["tgt"].split(",")) == {"pg1", "pg2", "pgb1"}
+    assert set(args_of(high, "pgfailover-orch-init-sync")["tgt"].split(",")) == {"mon", "pg1", "pg2", "pgb1"}
+
+
+SALES = {**CLUSTER, "monitor": {"minion": "mon2", "port": 5431}, "nodes": [{"name": "s1"}, {"name": "s2"}]}
+
+
+def test_an_orchestration_builds_the_cluster_the_master_pillar_names(tmp_path):
+    """One master, several clusters: pgfailover_clusters holds them, pgfailover_cluster picks one."""
+    clusters = {"pgfailover_clusters": {"billing": CLUSTER, "sales": SALES}}
+    high = show_sls(
+        tmp_path, "master", {**clusters, "pgfailover_cluster": "sales"}, DEBIAN, sls="pgfailover.orch"
+    )
+    assert args_of(high, "pgfailover-orch-init-monitor")["tgt"] == "mon2"
+    assert set(args_of(high, "pgfailover-orch-init-nodes")["tgt"].split(",")) == {"s1", "s2"}
+    error = show_sls(
+        tmp_path,
+        "master",
+        {**clusters, "pgfailover_cluster": "crm"},
+        DEBIAN,
+        sls="pgfailover.orch",
+        expect_error=True,
+    )
+    assert (
+        "pillar key pgfailover_cluster is crm; allowed: a cluster of pillar key pgfailover_clusters" in error
+    )
+    assert "(billing, sales)" in error
+
+
+def test_dropping_one_formation_cleans_only_its_nodes_and_then_the_formation(tmp_path):
+    pillar = {"pgfailover": {**TWO_FORMATIONS, "clean": {"formation": "billing"}, "metrics": {}}}
+    cleaned = show_sls(tmp_path, "pg2", pillar, DEBIAN, sls="pgfailover.clean")
+    assert args_of(cleaned, "pgfailover-node-clean-pgb2-dropped")["formation"] == "billing"
+    assert "pgfailover-node-clean-pg2-dropped" not in cleaned  # the default formation's node stays
+    assert "pgfailover-metrics-clean-node-pgb2-service" in cleaned
+    assert "pgfailover-metrics-clean-node-pg2-service" not in cleaned
+    assert "pgfailover-metrics-clean-package" not in cleaned  # pg2's own exporter still needs it
+    monitor = show_sls(tmp_path, "mon", pillar, DEBIAN, sls="pgfailover.formation.clean")
+    assert args_of(monitor, "pgfailover-formation-clean-dropped")["name"] == "billing"
+    assert (
+        show_sls(tmp_path, "mon", {"pgfailover": TWO_FORMATIONS}, DEBIAN, sls="pgfailover.formation.clean")
+        == {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("default", "pillar key drop_formation is default"), ("crm", "pillar key drop_formation is crm")],
+)
+def test_dropping_the_top_level_or_an_unknown_formation_is_refused(tmp_path, name, says):
+    pillar = {"pgfailover": TWO_FORMATIONS, "drop_formation": name}
+    error = show_sls(tmp_path, "mon", pillar, DEBIAN, sls="pgfailover.orch.drop_formation", expect_error=True)
+    assert says in error and "allowed: a formation of pgfailover:formations (billing)" in error

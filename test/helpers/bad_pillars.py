@@ -57,6 +57,11 @@ CASES = [
         "pgfailover:monitor lists 2 monitors",
     ),
     ("no-nodes", _set("nodes", []), "pgfailover:nodes is missing or empty"),
+    (
+        "negative-isolation-timeout",
+        _set("health:isolation_timeout", -1),
+        "pgfailover:health:isolation_timeout is -1; allowed: null (automatic), 0 (never) or whole seconds",
+    ),
     ("node-without-name", _set("nodes:1", {"minion": "pg2"}), "pgfailover:nodes:1:name is missing"),
     (
         "node-bad-address",
@@ -180,3 +185,112 @@ def broken(change):
     cluster = copy.deepcopy(good())
     change(cluster)
     return cluster
+
+
+def _with_formations(formations, **top):
+    """A change that adds pgfailover:formations (and top-level keys) to the lab's pillar."""
+
+    def change(cluster):
+        cluster["formations"] = copy.deepcopy(formations)
+        cluster.update(top)
+
+    return change
+
+
+BILLING = {
+    "dbname": "billing",
+    "nodes": [{"name": "pgb1"}, {"name": "pgb2"}, {"name": "pgb3"}],
+    "number_sync_standbys": 1,
+    "app": {"owner": "billing", "cidrs": ["10.147.0.0/24"]},
+    "passwords": {"app": "lab-billing-Ke4t"},
+}
+
+# Formations on the same monitor (pgfailover:formations): checked by the
+# validator's unit tests (the orchestration refuses them the same way).
+FORMATION_CASES = [
+    (
+        "formation-node-name-taken",
+        _with_formations(
+            {"billing": {**BILLING, "nodes": [{"name": "pg1", "minion": "pgb1"}, {"name": "pgb2"}]}}
+        ),
+        "pillar key pgfailover:nodes (or pgfailover:formations:*:nodes) names pg1 more than once",
+    ),
+    (
+        "formation-port-taken-on-a-shared-minion",
+        _with_formations(
+            {"billing": {**BILLING, "nodes": [{"name": "pgb1", "minion": "pg1"}, {"name": "pgb2"}]}}
+        ),
+        "put two instances on minion pg1 with port 5432",
+    ),
+    (
+        "formation-repeats-the-top-level-one",
+        _with_formations({"default": BILLING}),
+        "pillar key pgfailover:formations:default names the top-level formation default",
+    ),
+    (
+        "formation-without-nodes",
+        _with_formations({"billing": {**BILLING, "nodes": []}}),
+        "pillar key pgfailover:formations:billing:nodes is missing or empty",
+    ),
+    (
+        "formation-unknown-key",
+        _with_formations({"billing": {**BILLING, "dbnmae": "x"}}),
+        "pillar key pgfailover:formations:billing:dbnmae is unknown; did you mean dbname?",
+    ),
+    (
+        "formation-owner-without-password",
+        _with_formations({"billing": {**BILLING, "passwords": {}}}),
+        "pillar key pgfailover:formations:billing:passwords:app is missing",
+    ),
+    (
+        "formation-too-many-sync-standbys",
+        _with_formations({"billing": {**BILLING, "number_sync_standbys": 2}}),
+        "pillar key pgfailover:formations:billing:number_sync_standbys is 2; allowed: at most 1",
+    ),
+    (
+        "formation-bad-name",
+        _with_formations({"bill ing": BILLING}),
+        "pillar key pgfailover:formations has a formation named 'bill ing'",
+    ),
+    (
+        "formation-without-haproxy-ports",
+        _with_formations({"billing": BILLING}, haproxy={"minions": ["mon"]}),
+        "pillar key pgfailover:formations:billing:haproxy:read_write_port is missing: with "
+        "pgfailover:haproxy:minions every formation needs HAProxy ports of its own",
+    ),
+    (
+        "formation-haproxy-port-taken",
+        _with_formations(
+            {"billing": {**BILLING, "haproxy": {"read_write_port": 5000, "read_only_port": 5101}}},
+            haproxy={"minions": ["mon"]},
+        ),
+        "pillar keys pgfailover:haproxy:read_write_port and pgfailover:formations:billing:haproxy:"
+        "read_write_port are both 5000",
+    ),
+    (
+        "formation-health-endpoint-port-taken",
+        _with_formations(
+            {
+                "billing": {
+                    **BILLING,
+                    "nodes": [{"name": f"pgb{i}", "minion": f"pg{i}", "port": 5433} for i in (1, 2, 3)],
+                    "haproxy": {"read_write_port": 5100, "read_only_port": 5101},
+                }
+            },
+            haproxy={"minions": ["mon"]},
+        ),
+        "pillar key pgfailover:formations:billing:nodes:0:health_port (or pgfailover:health:port) puts node "
+        "pgb1's health endpoint on port 8008 of minion pg1, already used by the health endpoint of node pg1",
+    ),
+    (
+        "formations-with-backup",
+        _with_formations({"billing": BILLING}, backup={"minion": "mon"}),
+        "pillar keys pgfailover:formations and pgfailover:backup are both set",
+    ),
+]
+# Valid: two formations on the same hosts behind one HAProxy.
+BILLING_BEHIND_HAPROXY = {
+    **BILLING,
+    "nodes": [{"name": f"pgb{i}", "minion": f"pg{i}", "port": 5433, "health_port": 8009} for i in (1, 2, 3)],
+    "haproxy": {"read_write_port": 5100, "read_only_port": 5101},
+}

@@ -17,7 +17,6 @@ from lab.session import SaltError, orchestrate_failures
 PILLAR = os.path.join(REPO, "test", "salt", "pillar", "lab_cluster.sls")
 APP_PASSWORD = "lab-app-Zi8v"  # test/salt/pillar/lab_cluster.sls
 DBNAME = "appdb"  # test/salt/pillar/lab_cluster.sls
-WRITABLE = {"single", "wait_primary", "primary", "apply_settings"}
 
 
 def _execution_module():
@@ -28,8 +27,12 @@ def _execution_module():
     return module
 
 
-# pg_autoctl's state numbering, as the execution module reads state files.
-NODE_STATES = _execution_module()._NODE_STATES
+# pg_autoctl's state numbering, as the execution module reads state files, and
+# the states in which a node takes writes: the execution module's own.
+_MODULE = _execution_module()
+NODE_STATES = _MODULE._NODE_STATES
+WRITABLE = _MODULE.WRITABLE_STATES
+is_converged = _MODULE.is_converged
 # The monitor's state table, read on its host (no Salt round-trip): for samplers.
 SHOW_STATE = (
     "runuser -u postgres -- env HOME=/var/lib/postgresql XDG_RUNTIME_DIR=/run/pgfailover "
@@ -47,7 +50,7 @@ class Cluster:
         self.nodes = ["pg1", "pg2", "pg3"]
         self.overrides = {}  # pillar keys every install_pillar of this cluster sets (its failover profile...)
 
-    def install_pillar(self, nodes=None, monitor=None, node_options=None, **overrides):
+    def pillar_data(self, nodes=None, monitor=None, node_options=None, **overrides):
         """The lab pillar with these nodes (``node_options``: more keys per node name) and overrides."""
         with open(PILLAR) as f:
             data = yaml.safe_load(f)
@@ -56,6 +59,11 @@ class Cluster:
         options = node_options or {}
         data["pgfailover"]["nodes"] = [{"name": name, **options.get(name, {})} for name in nodes]
         data["pgfailover"]["monitor"]["minion"] = monitor or self.monitor
+        return data
+
+    def install_pillar(self, nodes=None, monitor=None, node_options=None, **overrides):
+        """The lab pillar (see pillar_data) given to every minion and the master."""
+        data = self.pillar_data(nodes, monitor, node_options, **overrides)
         path = os.path.join(self.workdir, "lab_cluster.sls")
         with open(path, "w") as f:
             yaml.safe_dump(data, f)

@@ -51,6 +51,21 @@ def partitioned(lab):
 
 
 @pytest.fixture
+def cut_off(lab):
+    """Cut a host's routes to some others for one test (lab.cut_routes); restored afterwards, always."""
+    cut = []
+
+    def cut_routes(name, others):
+        cut.append((name, list(others)))
+        lab.cut_routes(name, others)
+
+    yield cut_routes
+    for name, others in cut:
+        if name in lab.running():
+            lab.restore_routes(name, others)
+
+
+@pytest.fixture
 def killed(lab):
     """Power a host off for one test; booted again afterwards whatever happens."""
     down = []

@@ -62,6 +62,19 @@ class Lab:
     def heal(self, name):
         network.set_host_link(name, up=True)
 
+    def cut_routes(self, name, others):
+        """
+        A partial partition: inside host ``name``, no route to the ``others``
+        (connections fail at once, as with a link down). Everyone else still
+        reaches it, as a proxy on its side of a split would.
+        """
+        for other in others:
+            self.run(name, "ip", "route", "replace", "unreachable", f"{self.address(other)}/32")
+
+    def restore_routes(self, name, others):
+        for other in others:
+            self.run(name, "ip", "route", "del", "unreachable", f"{self.address(other)}/32", check=False)
+
     # -- salt ------------------------------------------------------------
     def pillar(self, *files):
         master.install_pillar(files)

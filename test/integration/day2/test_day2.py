@@ -1,6 +1,6 @@
 """
 Day 2 on real hosts, with a real client writing all along: the day-2
-orchestrations (switchover, rolling, scale, replace_node, replace_monitor,
+orchestrations (switchover, rolling, scale, replace_node and its rebuild, replace_monitor,
 upgrade), cluster_status, grains and the beacon, and the failures a cluster
 must survive (primary killed or partitioned, secondary killed, monitor
 killed). Every acknowledged commit must still be there afterwards; each
@@ -140,6 +140,40 @@ def test_switchover_to_the_primary_is_refused_before_anything_changes(lab, clust
     }
 
 
+def test_replace_node_rebuilds_a_live_secondary_under_writes_and_refuses_the_primary(lab, cluster):
+    """The known issues' way out of a failover wedged in fast_forward, on a healthy secondary."""
+    cluster.converged()
+    primary = cluster.primary()
+    message = refusal(
+        cluster.orchestrate("pgfailover.orch.replace_node", {"replace_node": {"rebuild": [primary]}})
+    )
+    assert (
+        f"rebuild refused, nothing was changed: node {primary} is the assigned primary: switch over first"
+        in message
+    )
+    message = refusal(
+        cluster.orchestrate("pgfailover.orch.replace_node", {"replace_node": {"rebuild": ["pg9"]}})
+    )
+    assert (
+        "node(s) pg9 under pillar key replace_node:rebuild are not listed under pgfailover:nodes" in message
+    )
+    victim = cluster.secondaries()[0]
+    before = cluster.table()[victim]["node_id"]
+    with cluster.writer("rebuild") as writer:
+        since = time.monotonic()
+        cluster.orchestrate_ok("pgfailover.orch.replace_node", {"replace_node": {"rebuild": [victim]}})
+        table = cluster.converged()
+        writer.wait_for_commits(20)
+    assert table[victim]["current_group_state"] == "secondary"
+    assert table[victim]["node_id"] != before  # registered again: a new clone, not the old node
+    assert cluster.primary() == primary
+    kept = lab.run(
+        victim, "sh", "-c", f"ls -d /var/lib/postgresql/pgaf/{victim}.before-rebuild-*"
+    ).stdout.split()
+    assert len(kept) == 1  # the old data directory, moved aside, never deleted
+    record("rebuild", writer, since)
+
+
 def test_rolling_maintenance_under_writes_does_the_work_on_every_node_in_maintenance(lab, cluster):
     cluster.converged()
     primary = cluster.primary()
@@ -166,8 +200,10 @@ def test_scale_adds_a_node_refuses_an_unsafe_removal_and_removes_keeping_data(la
     cluster.orchestrate_ok("pgfailover.orch.scale")
     assert cluster.converged(nodes=[*cluster.nodes, "pg4"])["pg4"]["current_group_state"] == "secondary"
 
-    # number_sync_standbys 1 needs two standbys: pg3 and pg4 cannot both leave.
-    survivors = [name for name in cluster.nodes if name != "pg3" or cluster.primary() == "pg3"][:2]
+    # number_sync_standbys 1 needs two standbys: pg4 and another standby cannot both leave.
+    primary = cluster.primary()
+    leaving = next(name for name in reversed(cluster.nodes) if name != primary)
+    survivors = [name for name in cluster.nodes if name != leaving]
     cluster.install_pillar(nodes=survivors)
     message = refusal(cluster.orchestrate("pgfailover.orch.scale"))
     assert "pgfailover:number_sync_standbys is 1; allowed: at most 0" in message  # the pillar validator
@@ -222,8 +258,8 @@ def test_a_killed_secondary_does_not_stop_writes_and_rejoins(lab, cluster, kille
     with cluster.writer("secondary_killed") as writer:
         since = time.monotonic()
         killed(victim)
-        time.sleep(15)  # past the monitor's detection
-        writer.wait_for_commits(50)
+        wait_until(lambda: cluster.table()[victim]["health"] != 1, 60, f"the monitor sees {victim} down", 0.5)
+        writer.wait_for_commits(50)  # writes go on past the monitor's detection
         lab.start(victim)
         cluster.converged()
         writer.wait_for_commits(20)
@@ -265,29 +301,47 @@ def test_a_killed_primary_fails_over_without_losing_a_commit_and_rejoins(lab, cl
 
 
 @pytest.mark.slow
-def test_a_partitioned_primary_demotes_itself_before_another_node_is_promoted(lab, cluster, partitioned):
+def test_a_partitioned_primary_acknowledges_no_write_after_a_promotion_and_rejoins(lab, cluster, partitioned):
+    """
+    The old primary cut off the network usually demotes itself before the
+    monitor promotes another node, but pg_autoctl 2.0 does not promise it
+    (docs/known-issues.md: a keeper that finds no standby connected when it
+    first misses the monitor never demotes). What must hold either way, with
+    number_sync_standbys 1: a commit on the cut-off node is never acknowledged
+    once another node is writable, no acknowledged row is lost, and the old
+    primary rejoins as a secondary.
+    """
     cluster.converged()
     victim = cluster.primary()
+    others = [name for name in cluster.nodes if name != victim]
     with RoleSampler(lab, cluster.nodes) as roles, cluster.writer("primary_partitioned") as writer:
         since = time.monotonic()
         partitioned(victim)
         writer.wait_for_commits(20, timeout=180)
+        wait_until(lambda: any(roles.first(name, "writable", since) for name in others), 60, "a new primary")
+        # A commit on the cut-off node, from inside it: it waits for a synchronous standby it cannot
+        # have (or finds PostgreSQL stopped); a client gives up after 5 s without an answer.
+        late_write = lab.run(
+            victim,
+            "timeout", "5", "runuser", "-u", "postgres", "--", "psql", "-d", "appdb", "-v", "ON_ERROR_STOP=1",
+            "-c", "CREATE TABLE written_while_cut_off (at timestamptz)",
+            check=False,
+        )  # fmt: skip
         record("primary_partitioned", writer, since, cluster, timeline=roles.changes(since))
         lab.heal(victim)
         table = cluster.converged()
         writer.wait_for_commits(20)
+    assert late_write.returncode != 0, (late_write.stdout, roles.changes(since))
     assert table[victim]["current_group_state"] == "secondary"
-    overlaps = roles.overlaps(since)
-    events = cluster.history()
-    assert overlaps == [], (
-        f"two writable nodes at once (seconds after the partition of {victim}): {overlaps[:5]}\n"
-        + "\n".join(events)
-    )
-    promoted = next(name for name, node in table.items() if node["current_group_state"] == "primary")
-    stopped_writing = roles.first(victim, "down", since) or roles.first(victim, "standby", since)
-    assert stopped_writing is not None and stopped_writing < roles.first(promoted, "writable", since)
     lost = writer.missing()
     assert lost == [], writer.describe(lost, since)
+    stopped = roles.first(victim, "down", since) or roles.first(victim, "standby", since)
+    print(
+        f"\npartitioned primary {victim}: stopped taking writes "
+        f"{'at %.1f s' % (stopped - since) if stopped else 'never while cut off'}, "
+        f"sweeps with two writable nodes: {len(roles.overlaps(since))}; the late commit: "
+        f"{'timed out' if late_write.returncode == 124 else late_write.stderr.strip()[-120:]}"
+    )
 
 
 @pytest.mark.slow
