@@ -1,8 +1,10 @@
 """Shared fixtures: Salt loaders over the repository's _modules and _states."""
 
+import logging
 import os
 
 import pytest
+import salt._logging.impl
 import salt.config
 
 from lab.paths import REPO
@@ -28,3 +30,15 @@ def minion_opts(tmp_path_factory):
         states_dirs=[os.path.join(REPO, "_states")],
     )
     return opts
+
+
+def pytest_sessionfinish():
+    """
+    Drop the records held by Salt's deferred log handler (set up when salt is
+    imported): at exit it would write them into pytest's capture stream, closed
+    by then, as "Logging error" tracebacks. pytest has shown every test's logs.
+    """
+    handler = salt._logging.impl.get_temp_handler()
+    if handler is not None:
+        handler.sync_with_handlers(())
+        logging.root.removeHandler(handler)
