@@ -20,18 +20,18 @@ pgfailover-package-source-no-main-cluster:
 
 {%-   if repo.kind == 'url' %}
 
-pgfailover-package-source-apt:
-  file.managed:
-    - name: /etc/apt/sources.list.d/pgfailover.list
-    - contents: |
-        # Managed by Salt (pgfailover)
-        deb {{ '[trusted=yes] ' if repo.get('trusted') else '' }}{{ repo.url }} {{ repo.get('suite', './') }} {{ repo.get('components', []) | join(' ') }}
+{%-     set apt_line = ['deb', '[trusted=yes]' if repo.get('trusted') else '', repo.url,
+                        repo.get('suite', './')] + repo.get('components', []) %}
 
-pgfailover-package-source-apt-update:
-  cmd.run:
-    - name: apt-get update -q -o Dir::Etc::sourcelist=sources.list.d/pgfailover.list -o Dir::Etc::sourceparts=-
-    - onchanges:
-      - file: pgfailover-package-source-apt
+pgfailover-package-source-apt:
+  pkgrepo.managed:
+    - name: {{ apt_line | select | join(' ') | yaml_dquote }}
+    - file: /etc/apt/sources.list.d/pgfailover.list
+    - clean_file: True
+{%-     if repo.get('trusted') %}
+    - trusted: True
+{%-     endif %}
+    - refresh: True
 {%-   endif %}
 
 {%- elif repo.kind == 'url' %}

@@ -124,6 +124,29 @@ def test_debian_renders_no_main_cluster_before_packages(tmp_path):
     assert "pgfailover-node-init-pg2-present" in high and "pgfailover-monitor-init-present" not in high
 
 
+def test_debian_apt_source_is_one_pkgrepo_line_in_its_own_file(tmp_path):
+    repo = {
+        "kind": "url",
+        "url": "file:/srv/repo",
+        "suite": "bookworm",
+        "components": ["main"],
+        "trusted": True,
+    }
+    high = show_sls(
+        tmp_path, "pg2", {"pgfailover": {**CLUSTER, "repo": repo}}, {"os_family": "Debian", "os": "Debian"}
+    )
+    source = args_of(high, "pgfailover-package-source-apt")
+    assert source["name"] == "deb [trusted=yes] file:/srv/repo bookworm main"
+    assert source["file"] == "/etc/apt/sources.list.d/pgfailover.list"
+    assert source["clean_file"] is True and source["refresh"] is True and source["trusted"] is True
+    flat = {"kind": "url", "url": "file:/srv/flat"}
+    high = show_sls(
+        tmp_path, "pg2", {"pgfailover": {**CLUSTER, "repo": flat}}, {"os_family": "Debian", "os": "Debian"}
+    )
+    source = args_of(high, "pgfailover-package-source-apt")
+    assert source["name"] == "deb file:/srv/flat ./" and "trusted" not in source
+
+
 def test_secrets_stay_out_of_compiled_states(tmp_path):
     high = show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, {"os_family": "Debian", "os": "Debian"})
     assert "a" * 12 not in json.dumps(high) and "p" * 12 not in json.dumps(high)
