@@ -87,7 +87,8 @@ WRITABLE_STATES = frozenset(("single", "wait_primary", "primary", "apply_setting
 AUTH_METHODS = ("trust", "scram-sha-256", "md5", "password", "cert", "reject")
 # The role pg_autoctl creates for replication; its name is fixed (upstream issue 1093).
 REPLICATOR = "pgautofailover_replicator"
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# libpq's sslmode values (pg_autoctl --ssl-mode, client URIs).
+LIBPQ_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 MONITOR_SETTINGS = (
     "health_check_period",
@@ -336,7 +337,7 @@ def _ssl_args(ssl, ssl_mode=None):
     ``server_cert``, ``server_key`` and optionally ``crl_file``.
     """
     if ssl_mode is not None:
-        _check_choice("ssl_mode", ssl_mode, SSL_MODES)
+        _check_choice("ssl_mode", ssl_mode, LIBPQ_SSL_MODES)
     mode = ["--ssl-mode", ssl_mode] if ssl_mode else []
     if ssl == "self-signed":
         if ssl_mode in ("verify-ca", "verify-full"):
@@ -626,7 +627,7 @@ def wait_for_primary(
         salt node2 pgfailover.wait_for_primary timeout=120 monitor_uri='postgres://autoctl_node@mon:5431/pg_auto_failover?sslmode=require'
     """
     timeout = _check_int("timeout", timeout, 0, 86_400)
-    _check_choice("sslmode", sslmode, SSL_MODES)
+    _check_choice("sslmode", sslmode, LIBPQ_SSL_MODES)
     conn = _connection(kwargs)
     deadline = time.monotonic() + timeout
     while True:

@@ -137,7 +137,8 @@ FORMATION = {
 # No trust: any local user could connect as any role (the formula hardens
 # initdb's trust lines with the cluster's method).
 AUTH_METHODS = ("scram-sha-256", "md5", "password")
-SSL_MODES = ("self-signed", "ca", "none")
+# Where certificates come from (pillar ssl:mode); not libpq's sslmode.
+CERTIFICATE_SOURCES = ("self-signed", "ca", "none")
 REPO_KINDS = ("distribution", "url", "rpm_file")
 PROFILES = ("default", "fast")
 COMPRESS_TYPES = ("lz4", "zst", "gz", "bz2", "none")
@@ -290,7 +291,7 @@ CHECKS = {
     "version": lambda v: None if _whole(v, 10, 99) else "a PostgreSQL major version such as 15",
     "repo_kind": lambda v: None if v in REPO_KINDS else ", ".join(REPO_KINDS),
     "auth": lambda v: None if v in AUTH_METHODS else ", ".join(AUTH_METHODS),
-    "ssl_mode": lambda v: None if v in SSL_MODES else ", ".join(SSL_MODES),
+    "ssl_mode": lambda v: None if v in CERTIFICATE_SOURCES else ", ".join(CERTIFICATE_SOURCES),
     "profile": lambda v: None if v in PROFILES else ", ".join(PROFILES),
     "seconds": lambda v: None if v is None or _whole(v, 1, 3600) else "whole seconds, 1 to 3600",
     "sync": lambda v: None if v is None or _whole(v, 0, 100) else "null or a whole number from 0",
@@ -619,7 +620,7 @@ def _check_ssl(cluster, problems):
     if not isinstance(ssl, dict) or "mode" not in ssl:
         problems.append(
             "pillar key pgfailover:ssl:mode is missing; pg_autoctl needs an explicit choice: "
-            f"{', '.join(SSL_MODES)}"
+            f"{', '.join(CERTIFICATE_SOURCES)}"
         )
         return
     files = ("ca_file", "server_cert", "server_key")
