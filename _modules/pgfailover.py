@@ -1274,7 +1274,6 @@ def _ssl_served(conn, wanted):
 
 
 # Used with fullmatch only: "$" would accept a trailing newline.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9:]([A-Za-z0-9.:-]{0,252})")
 
 
@@ -1289,7 +1288,8 @@ def _literal(value):
 
 
 def _check_name(argument, value):
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
+    """The argument's value when pgfailover_pillar.is_name accepts it (the one rule for names)."""
+    if not __salt__["pgfailover_pillar.is_name"](value):
         raise SaltInvocationError(
             f"{argument}={value!r} is not allowed; use letters, digits, '_', '.', '-' "
             "(first a letter or '_', at most 63 characters)"

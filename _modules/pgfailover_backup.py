@@ -71,7 +71,7 @@ DROP_OLD_SLOTS = (
     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
     "WHERE slot_name LIKE 'pgautofailover\\_standby\\_%';"
 )
-_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,63}")
+_RESTORE_POINT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,63}")
 _TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)\s*(Z|[+-]\d{2}(?::?\d{2})?)")
 
 
@@ -293,7 +293,7 @@ def _target(target_time, target_name, latest):
             "give exactly one of target_time, target_name and latest=True"
             + (f" (given: {', '.join(chosen)})" if chosen else "")
         )
-    if target_name and not _NAME.fullmatch(str(target_name)):
+    if target_name and not _RESTORE_POINT_NAME.fullmatch(str(target_name)):
         raise SaltInvocationError(
             f"target_name {target_name!r} is not allowed; use letters, digits and _ . : - (63 at most)"
         )

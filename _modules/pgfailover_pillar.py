@@ -175,6 +175,23 @@ def __virtual__():
     return __virtualname__
 
 
+def is_name(value):
+    """
+    True when ``value`` may name a node, a formation, a database or a role:
+    letters, digits, ``_``, ``.`` and ``-``, first a letter or ``_``, at most 63
+    characters (PostgreSQL's identifier length). The one rule for names: the
+    pillar validator checks the pillar with it and the execution module its
+    arguments.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' pgfailover_pillar.is_name billing
+    """
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
 def validate(cluster=None, parameters=None, os_family=None, osmajorrelease=None):
     """
     Every problem of a ``pgfailover`` pillar, as sentences naming the pillar
@@ -269,9 +286,7 @@ def _whole(value, low, high):
 
 
 CHECKS = {
-    "name": lambda v: (
-        None if isinstance(v, str) and _NAME.fullmatch(v) else "letters, digits, _ . - (63 at most)"
-    ),
+    "name": lambda v: None if is_name(v) else "letters, digits, _ . - (63 at most)",
     "owner": lambda v: _owner_problem(v),
     "host": lambda v: None if isinstance(v, str) and _HOST.fullmatch(v) else "a host name or IP address",
     "port": lambda v: None if _whole(v, 1, 65535) else "a port number, 1 to 65535",
@@ -487,7 +502,7 @@ def _check_formations(cluster, problems, data_root):
     nodes = []
     for name, formation in formations.items():
         path = f"pgfailover:formations:{name}"
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
+        if not is_name(name):
             problems.append(
                 f"pillar key pgfailover:formations has a formation named {name!r}; "
                 f"allowed: {CHECKS['name'](name)}"
@@ -549,7 +564,7 @@ def _check_sync_standbys(wanted, where, nodes, problems):
 
 
 def _owner_problem(value):
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
+    if not is_name(value):
         return "letters, digits, _ . - (63 at most)"
     if value in RESERVED_ROLES or value.startswith(RESERVED_ROLE_PREFIXES):
         return (

@@ -18,6 +18,11 @@ SPEC = importlib.util.spec_from_file_location(
 )
 pgfailover = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(pgfailover)
+PILLAR_SPEC = importlib.util.spec_from_file_location(
+    "pgfailover_pillar_module", os.path.join(REPO, "_modules", "pgfailover_pillar.py")
+)
+pgfailover_pillar = importlib.util.module_from_spec(PILLAR_SPEC)
+PILLAR_SPEC.loader.exec_module(pgfailover_pillar)
 
 CONFIG = {
     "pgfailover:user": "postgres",
@@ -54,6 +59,7 @@ def configure_loader_modules(run_all):
             "__salt__": {
                 "cmd.run_all": run_all,
                 "config.get": lambda key, default=None: CONFIG.get(key, default),
+                "pgfailover_pillar.is_name": pgfailover_pillar.is_name,
             }
         }
     }
@@ -146,6 +152,13 @@ def test_bad_create_arguments_are_refused_before_anything_runs(run_all, kwargs, 
     arguments = {"hostname": "mon", **kwargs}
     with pytest.raises(SaltInvocationError, match=message):
         pgfailover.create_monitor(**arguments)
+    assert run_all.calls == []
+
+
+@pytest.mark.parametrize("name", ["pg 1", "1pg", "pg1;drop", "a" * 64])
+def test_a_node_name_the_pillar_rule_refuses_is_refused_before_anything_runs(run_all, name):
+    with pytest.raises(SaltInvocationError, match="name=.* is not allowed; use letters, digits"):
+        pgfailover.drop_node(name=name, force=True)
     assert run_all.calls == []
 
 

@@ -344,3 +344,13 @@ def test_an_exporter_port_clashes_with_a_health_endpoint_only_where_endpoints_ru
     del cluster["haproxy"]
     cluster["health"] = {"enabled": True}
     assert any("node pg1's health endpoint listens" in p for p in validate(cluster))
+
+
+@pytest.mark.parametrize("name", ["pg1", "_x", "Billing.eu-1", "a" * 63])
+def test_is_name_accepts_postgres_style_names(name):
+    assert validator.is_name(name) is True
+
+
+@pytest.mark.parametrize("name", ["", "1pg", "pg 1", "pg1\n", "a" * 64, "pg;1", None, 5])
+def test_is_name_refuses_anything_else(name):
+    assert validator.is_name(name) is False

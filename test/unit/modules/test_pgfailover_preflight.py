@@ -18,6 +18,19 @@ SPEC = importlib.util.spec_from_file_location(
 )
 pgfailover = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(pgfailover)
+PILLAR_SPEC = importlib.util.spec_from_file_location(
+    "pgfailover_pillar_preflight", os.path.join(REPO, "_modules", "pgfailover_pillar.py")
+)
+pgfailover_pillar = importlib.util.module_from_spec(PILLAR_SPEC)
+PILLAR_SPEC.loader.exec_module(pgfailover_pillar)
+
+
+@pytest.fixture(autouse=True)
+def loader(monkeypatch):
+    """What Salt's loader gives the module here: the pillar module's name rule."""
+    monkeypatch.setattr(
+        pgfailover, "__salt__", {"pgfailover_pillar.is_name": pgfailover_pillar.is_name}, raising=False
+    )
 
 
 def node(name, state="secondary", assigned=None, health=1, priority=50, quorum=True):
