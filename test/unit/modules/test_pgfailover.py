@@ -157,7 +157,7 @@ def test_bad_create_arguments_are_refused_before_anything_runs(run_all, kwargs, 
 
 @pytest.mark.parametrize("name", ["pg 1", "1pg", "pg1;drop", "a" * 64])
 def test_a_node_name_the_pillar_rule_refuses_is_refused_before_anything_runs(run_all, name):
-    with pytest.raises(SaltInvocationError, match="name=.* is not allowed; use letters, digits"):
+    with pytest.raises(SaltInvocationError, match=r"name=.* is not allowed; use letters, digits"):
         pgfailover.drop_node(name=name, force=True)
     assert run_all.calls == []
 
