@@ -5,19 +5,12 @@ from a stand-in for ``pgfailover.state local=True``; the beacon on real hosts
 is tested in test/functional/test_states.py and the day-2 lab tests.
 """
 
-import importlib.util
-import os
-
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_beacon", os.path.join(REPO, "_beacons", "pgfailover.py")
-)
-beacon = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(beacon)
+beacon = load("_beacons/pgfailover.py", "pgfailover_beacon")
 
 
 class Readings:

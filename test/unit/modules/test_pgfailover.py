@@ -4,25 +4,16 @@ error mapping and secret redaction. pg_autoctl is replaced by a recorder
 (configure_loader_modules); everything runs before or instead of a real call.
 """
 
-import importlib.util
 import json
 import os
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_module", os.path.join(REPO, "_modules", "pgfailover.py")
-)
-pgfailover = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(pgfailover)
-PILLAR_SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_pillar_module", os.path.join(REPO, "_modules", "pgfailover_pillar.py")
-)
-pgfailover_pillar = importlib.util.module_from_spec(PILLAR_SPEC)
-PILLAR_SPEC.loader.exec_module(pgfailover_pillar)
+pgfailover = load("_modules/pgfailover.py", "pgfailover_module")
+pgfailover_pillar = load("_modules/pgfailover_pillar.py", "pgfailover_pillar_module")
 
 CONFIG = {
     "pgfailover:user": "postgres",

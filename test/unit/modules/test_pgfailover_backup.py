@@ -7,7 +7,6 @@ arguments).
 """
 
 import datetime
-import importlib.util
 import json
 import os
 import pathlib
@@ -19,18 +18,11 @@ import yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from helpers.bad_pillars import good
+from helpers.source import load
 from lab.paths import REPO
 
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "_modules", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-validator = load("pgfailover_pillar")
-backup = load("pgfailover_backup")
+validator = load("_modules/pgfailover_pillar.py", "pgfailover_pillar")
+backup = load("_modules/pgfailover_backup.py", "pgfailover_backup")
 with open(os.path.join(REPO, "pgfailover", "parameters", "defaults.yaml")) as f:
     PARAMETERS = yaml.safe_load(f)["values"]
 

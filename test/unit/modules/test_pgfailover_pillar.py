@@ -6,7 +6,6 @@ test/integration/formula/test_bad_pillar.py applies the same pillars to bare
 hosts and proves that nothing changed.
 """
 
-import importlib.util
 import os
 
 import pytest
@@ -23,13 +22,10 @@ from helpers.bad_pillars import (
     broken,
     good,
 )
+from helpers.source import load
 from lab.paths import REPO
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_pillar", os.path.join(REPO, "_modules", "pgfailover_pillar.py")
-)
-validator = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(validator)
+validator = load("_modules/pgfailover_pillar.py", "pgfailover_pillar")
 with open(os.path.join(REPO, "pgfailover", "parameters", "defaults.yaml")) as f:
     PARAMETERS = yaml.safe_load(f)["values"]
 

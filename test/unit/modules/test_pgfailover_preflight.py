@@ -5,24 +5,13 @@ replacements and rebuilds are refused, and with which reason. The lab tests run 
 rules against a real monitor for the common cases.
 """
 
-import importlib.util
-import os
-
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_preflight", os.path.join(REPO, "_modules", "pgfailover.py")
-)
-pgfailover = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(pgfailover)
-PILLAR_SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_pillar_preflight", os.path.join(REPO, "_modules", "pgfailover_pillar.py")
-)
-pgfailover_pillar = importlib.util.module_from_spec(PILLAR_SPEC)
-PILLAR_SPEC.loader.exec_module(pgfailover_pillar)
+pgfailover = load("_modules/pgfailover.py", "pgfailover_preflight")
+pgfailover_pillar = load("_modules/pgfailover_pillar.py", "pgfailover_pillar_preflight")
 
 
 @pytest.fixture(autouse=True)

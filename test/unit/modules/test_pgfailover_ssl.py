@@ -4,19 +4,13 @@ step, each client's sslmode accepts what every server serves, whichever
 instance changed last.
 """
 
-import importlib.util
 import itertools
-import os
 
 import pytest
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_ssl", os.path.join(REPO, "_modules", "pgfailover_ssl.py")
-)
-ssl_plan = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(ssl_plan)
+ssl_plan = load("_modules/pgfailover_ssl.py", "pgfailover_ssl")
 
 CA = {"ca_file": "/etc/pgf/ca.crt", "server_cert": "/etc/pgf/server.crt", "server_key": "/etc/pgf/server.key"}
 SECTIONS = {

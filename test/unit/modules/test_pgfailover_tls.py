@@ -4,7 +4,6 @@ PEM files made here: every refusal names the pillar key and the file.
 """
 
 import datetime
-import importlib.util
 import ipaddress
 import os
 
@@ -14,13 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_tls", os.path.join(REPO, "_modules", "pgfailover_tls.py")
-)
-tls = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(tls)
+tls = load("_modules/pgfailover_tls.py", "pgfailover_tls")
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
 

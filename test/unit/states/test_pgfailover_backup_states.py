@@ -4,19 +4,12 @@ functions and Salt's mine kept in memory: test mode, one change then none, and
 the reason when it cannot.
 """
 
-import importlib.util
-import os
-
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_backup_states", os.path.join(REPO, "_states", "pgfailover_backup.py")
-)
-states = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(states)
+states = load("_states/pgfailover_backup.py", "pgfailover_backup_states")
 
 IDENTITY = {"user_key": "ssh-ed25519 AAAA postgres@pg1", "host_key": "ssh-ed25519 BBBB"}
 

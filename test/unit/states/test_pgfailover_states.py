@@ -7,19 +7,12 @@ test/functional/test_states.py; here are the answers that are hard to produce
 for real (a host not built yet, a module that raises, a dry run).
 """
 
-import importlib.util
-import os
-
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from lab.paths import REPO
+from helpers.source import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "pgfailover_states", os.path.join(REPO, "_states", "pgfailover.py")
-)
-states = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(states)
+states = load("_states/pgfailover.py", "pgfailover_states")
 
 CONN = {"pgdata": "/var/lib/postgresql/pgaf/monitor"}
 SETTINGS = {"health_check_period": 5000, "primary_demote_timeout": 30000}
