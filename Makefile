@@ -37,8 +37,8 @@ integration: venv
 	$(PYTEST) test/integration
 
 # Everything CI runs: lint, then every test (unit, functional, lab), one after
-# the other: the functional tests fail when they share the two cores with the
-# lab tests (docs/lab-and-tests.md).
+# the other: run beside the lab tests, functional tests failed
+# (docs/lab-and-tests.md).
 test: lint
 	$(PYTEST) -ra --durations=40
 
