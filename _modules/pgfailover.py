@@ -564,10 +564,11 @@ def wait_monitor(timeout=60, interval=0.5, formation=None, **kwargs):
     timeout = _check_int("timeout", timeout, 0, 86_400)
     if formation is not None:
         _check_name("formation", formation)
+    conn = _connection(kwargs)
     deadline = time.monotonic() + timeout
     while True:
         try:
-            listed = _uri_rows(_connection(kwargs))
+            listed = _uri_rows(conn)
         except CommandExecutionError as exc:
             if time.monotonic() >= deadline:
                 raise CommandExecutionError(f"the monitor did not answer within {timeout} s: {exc}") from exc
@@ -1629,7 +1630,7 @@ def preflight(action, nodes=None, target=None, sync_standbys=None, formation=Non
     if action == "remove":
         return _removal_refusals(table, leader, names, sync)
     if action == "rebuild":
-        return _rebuild_refusals(table, by_name, names)
+        return _rebuild_refusals(by_name, names)
     return _replacement_refusals(by_name, names)
 
 
@@ -1712,8 +1713,8 @@ def _replacement_refusals(by_name, names):
     return problems
 
 
-def _rebuild_refusals(table, by_name, names):
-    if len(names) >= len(table):
+def _rebuild_refusals(by_name, names):
+    if len(names) >= len(by_name):
         return ["every node would be cloned again, and a clone needs a node to copy from"]
     return [
         f"node {name} is the assigned primary: switch over first, then rebuild it"
