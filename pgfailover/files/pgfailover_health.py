@@ -41,10 +41,12 @@ reach PostgreSQL: it connects as an unprivileged role (member of pg_monitor,
 with a connection limit), asks one question at a time and shares each answer
 for ``cache_ms`` milliseconds; at most ``workers`` requests are served at
 once and a request that finds them all busy is closed at once (a flood drains
-instead of filling the listen queue), a request may be ``8 KiB`` at most and
-must arrive within a second. Requests from HAProxy's hosts
-(``reserved_sources``, names or addresses) are served by ``reserved_workers``
-of their own: a flood from anywhere else cannot delay HAProxy's checks.
+instead of waiting), a request may be ``8 KiB`` at most and must arrive within
+a second. Requests from HAProxy's hosts (``reserved_sources``, names or
+addresses) are served by ``reserved_workers`` of their own, and the listen
+queue (4096) holds more connections than a flood of that many clients opens,
+so the kernel never drops HAProxy's handshake behind them: a flood from
+anywhere else does not make HAProxy's checks time out.
 
     pgfailover_health.py /etc/pgfailover/health-<node>.json
 """
@@ -347,7 +349,11 @@ class BoundedServer(http.server.ThreadingHTTPServer):
     """
 
     daemon_threads = True
-    request_queue_size = 128
+    # The listen queue must hold a whole flood: when it is full the kernel
+    # drops new handshakes, HAProxy's check among them, and the retry comes
+    # a second later, after HAProxy's check timeout. listen() caps it at
+    # net.core.somaxconn (4096 on Debian 12).
+    request_queue_size = 4096
 
     def __init__(self, address, handler, workers, reserved_sources=frozenset(), reserved_workers=4):
         super().__init__(address, handler)

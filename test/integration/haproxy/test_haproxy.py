@@ -198,9 +198,10 @@ def test_a_flood_of_health_checks_leaves_postgresql_serving_and_haproxy_recovers
     must not take PostgreSQL's connections (it asks as a limited role, one
     question at a time, answers shared): the application keeps connecting to
     the primary. HAProxy's checks come from its host, which has workers of its
-    own while the flood is turned away (before, they waited behind the flood
-    and timed out, and HAProxy took the primary out: a CI run saw that), so
-    the application keeps connecting through HAProxy too.
+    own while the flood is turned away, and the listen queue holds the whole
+    flood (a queue of 128 overflowed, the kernel dropped HAProxy's handshakes,
+    their retries came after the check timeout and HAProxy took the primary
+    out), so the application keeps connecting through HAProxy too.
     """
     cluster.converged()
     primary = cluster.primary()

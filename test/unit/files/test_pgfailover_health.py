@@ -314,6 +314,38 @@ def test_haproxys_checks_are_answered_promptly_through_a_flood(served):
     assert b"" in flood_answers  # the flood was turned away, not queued
 
 
+def test_the_listen_queue_holds_a_flood_so_haproxys_handshake_is_not_dropped(health, tmp_path):
+    """
+    While the server is busy (here: not accepting at all), the kernel queues
+    the handshakes it has not accepted yet. A full queue drops new ones, and
+    the client retries a second later, after HAProxy's check timeout: a lab
+    run lost the primary behind a 500-client flood with a queue of 128. Every
+    handshake of 600 clients completes, and HAProxy's host is then answered.
+    """
+    checks = health.Checks(
+        {"node": "pg1", "state_file": keeper_file(health, tmp_path, "primary", "primary"), **LIMITS}
+        | {"socket_dir": str(tmp_path), "pgport": 5432, "dbuser": "probe"}
+    )
+    checks.postgres = types.SimpleNamespace(facts=lambda: facts())
+    server = health.BoundedServer(
+        ("127.0.0.1", 0), health.handler_for(checks), workers=2, reserved_sources=frozenset({RESERVED_SOURCE})
+    )
+    port, flood = server.server_address[1], []
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    try:
+        for _ in range(600):
+            # A dropped handshake leaves connect() waiting for the retry: 0.5 s says it was dropped.
+            flood.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        serving.start()
+        assert raw_request(port, PRIMARY, source=RESERVED_SOURCE).startswith(b"HTTP/1.0 200")
+    finally:
+        for connection in flood:
+            connection.close()
+        if serving.is_alive():
+            server.shutdown()
+        server.server_close()
+
+
 def test_the_endpoint_reads_the_state_file_as_the_execution_module_does(health):
     """
     Two readers of pg_autoctl's state file: the endpoint runs outside Salt and
