@@ -210,7 +210,7 @@ def test_a_flood_of_health_checks_leaves_postgresql_serving_and_haproxy_recovers
     )
     psql = ["runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-XAt", "-p", "5432", "-d", "postgres"]
     direct = f"postgresql://app@{lab.address(primary)}:5432/appdb?sslmode=require"
-    result = {}
+    result, flood_began = {}, int(time.time())
     flooding = threading.Thread(
         target=lambda: result.update(asyncio.run(flood(lab.address(primary), 8008, 500, 8))), daemon=True
     )
@@ -238,6 +238,9 @@ def test_a_flood_of_health_checks_leaves_postgresql_serving_and_haproxy_recovers
     assert result.get("200", 0) > 100, result  # answered all along (the excess is closed at once)
     assert max(sessions) <= 1, sessions  # one question at a time, as the limited role
     assert app_connections >= 3
+    if through_proxy["failed"]:  # HAProxy says why it took the primary out (a check timeout, a status)
+        journal = ["journalctl", "-u", "haproxy", "--since", f"@{flood_began}", "--no-pager", "-g", "DOWN|UP"]
+        through_proxy["haproxy"] = lab.run(PROXY_HOST, *journal, check=False).stdout
     assert through_proxy["connected"] >= 3 and not through_proxy["failed"], through_proxy
     role = lab.run(
         primary,
