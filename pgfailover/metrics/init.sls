@@ -26,7 +26,7 @@
 {%- if metrics.enabled and instances %}
 
 include:
-{%-   for sls in instances | map(attribute='sls') | unique %}
+{%-   for sls in instances | map(attribute='sls') | list | unique %}
   - {{ sls }}
 {%-   endfor %}
 

@@ -20,7 +20,7 @@
 {%-     do minion_of.update({node.name: node.get('minion', node.name)}) %}
 {%-   endfor %}
 {%- endfor %}
-{%- set node_minions = minion_of.values() | unique | list %}
+{%- set node_minions = minion_of.values() | list | unique %}
 {#- Each formation's primary's host leaves after the other hosts. Without an
     answer (no monitor left, or no primary during a failover) the
     formation's first pillar node's host does: every host is cleaned once,

@@ -22,7 +22,7 @@
 {%- endif %}
 {%- set formation = mapdata.formations | selectattr('name', 'equalto', name) | first %}
 {%- set monitor_minion = mapdata.monitor.minion %}
-{%- set minions = formation.nodes | map(attribute='minion') | unique | list %}
+{%- set minions = formation.nodes | map(attribute='minion') | list | unique %}
 {#- Its primary's host goes last (without an answer: its first node's host). #}
 {%- set answer = salt['saltutil.cmd'](monitor_minion, 'pgfailover.primary', kwarg={'formation': name}, timeout=15) %}
 {%- set current = (answer.get(monitor_minion, {}) or {}).get('ret') %}

@@ -16,9 +16,10 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {#- map.jinja validates the pillar: a bad one stops here, before any host changes. #}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
+{%- from tplroot ~ "/orch/steps.jinja" import haproxy_step %}
 {%- set monitor_minion = mapdata.monitor.minion %}
 {#- Every formation's nodes: the formations come up side by side. #}
-{%- set node_minions = mapdata.all_nodes | map(attribute='minion') | unique | list %}
+{%- set node_minions = mapdata.all_nodes | map(attribute='minion') | list | unique %}
 {%- set postgres_hosts = ([monitor_minion] + node_minions) | unique | list %}
 {%- set everyone = (postgres_hosts + mapdata.haproxy.minions
                    + ([mapdata.backup.minion] if mapdata.backup.enabled else [])) | unique | list %}
@@ -123,4 +124,4 @@ pgfailover-orch-init-formation:
 {#- HAProxy last, once the formation has converged (the same step as scale's). #}
 {%- set prefix = 'pgfailover-orch-init' %}
 {%- set chain = {'step': 'pgfailover-orch-init-formation'} %}
-{%- include tplroot ~ '/orch/haproxy.jinja' %}
+{{- haproxy_step(tplroot, mapdata, prefix, chain) }}

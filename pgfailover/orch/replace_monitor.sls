@@ -95,7 +95,7 @@
     once the formation has converged (the monitor refuses a priority change
     while the primary applies another one: "current state ... is
     apply_settings"). #}
-{%- set node_minions = mapdata.nodes | map(attribute='minion') | unique | list %}
+{%- set node_minions = mapdata.nodes | map(attribute='minion') | list | unique %}
 
 {{ prefix }}-converged:
   salt.function:

@@ -14,6 +14,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, formation, registered, pillar_nodes, refuse, preflight with context %}
+{%- from tplroot ~ "/orch/steps.jinja" import join_steps, haproxy_step %}
 {%- set dead = salt['pillar.get']('replace_node:dead', []) %}
 {%- set dead = [dead] if dead is string else dead %}
 {%- set rebuild = salt['pillar.get']('replace_node:rebuild', []) %}
@@ -96,9 +97,9 @@
 {%-   do chain.update({'step': prefix ~ '-set-aside-' ~ name}) %}
 {%- endfor %}
 {%- set joining = mapdata.nodes | rejectattr('name', 'in', registered | reject('in', rebuild) | list) | list %}
-{%- set parallel = False %}
-{%- include tplroot ~ '/orch/join.jinja' %}
-{%- include tplroot ~ '/orch/haproxy.jinja' %}
+{#- The rebuilt nodes' hosts have the modules already (the first step). #}
+{{- join_steps(tplroot, mapdata, prefix, chain, joining, synced=rebuild_minions) }}
+{{- haproxy_step(tplroot, mapdata, prefix, chain) }}
 
 {{ prefix }}-formation:
   salt.state:

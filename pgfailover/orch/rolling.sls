@@ -10,10 +10,11 @@
 # maintenance would leave fewer than number_sync_standbys.
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, formation, table, primary, hosted, refuse, preflight with context %}
+{%- from tplroot ~ "/orch/steps.jinja" import rolling_steps %}
 {%- set work_sls = salt['pillar.get']('rolling:sls', []) %}
 {%- set work_sls = [work_sls] if work_sls is string else work_sls %}
 {%- set restart = salt['pillar.get']('rolling:restart', True) %}
 {{- preflight('rolling', {'formation': formation}) }}
 {%- set prefix = 'pgfailover-orch-rolling' %}
 {%- set chain = {'step': None} %}
-{%- include tplroot ~ '/orch/rolling.jinja' %}
+{{- rolling_steps(prefix, chain, monitor_minion, formation, table, primary, hosted, work_sls, restart, refuse) }}

@@ -11,6 +11,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, formation, registered, pillar_nodes, hosted, everyone, refuse, preflight with context %}
+{%- from tplroot ~ "/orch/steps.jinja" import join_steps, haproxy_step %}
 {%- set parallel = salt['pillar.get']('scale:parallel', False) %}
 {%- set remove_data = salt['pillar.get']('scale:remove_data', False) is sameas true %}
 {%- set joining = mapdata.nodes | rejectattr('name', 'in', registered) | list %}
@@ -28,7 +29,7 @@
 {%- endif %}
 {%- set prefix = 'pgfailover-orch-scale' %}
 {%- set chain = {'step': None} %}
-{%- include tplroot ~ '/orch/join.jinja' %}
+{{- join_steps(tplroot, mapdata, prefix, chain, joining, parallel=parallel) }}
 
 {%- for name in leaving %}
 {%-   set host = hosted[name] %}
@@ -56,7 +57,7 @@
 {%-   do chain.update({'step': step}) %}
 {%- endfor %}
 
-{%- include tplroot ~ '/orch/haproxy.jinja' %}
+{{- haproxy_step(tplroot, mapdata, prefix, chain) }}
 
 {{ prefix }}-formation:
   salt.state:

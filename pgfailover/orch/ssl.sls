@@ -42,7 +42,7 @@
 
 pgfailover-orch-ssl-certificates-checked:
   salt.state:
-    - tgt: {{ instances | map(attribute='minion') | unique | join(',') }}
+    - tgt: {{ instances | map(attribute='minion') | list | unique | join(',') }}
     - tgt_type: list
     - sls:
       - {{ tplroot }}.config

@@ -10,6 +10,7 @@
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata with context %}
 {%- from tplroot ~ "/orch/cluster.jinja" import monitor_minion, formation, table, primary, hosted, everyone, refuse, preflight with context %}
+{%- from tplroot ~ "/orch/steps.jinja" import rolling_steps %}
 {{- preflight('rolling', {'formation': formation}) }}
 {%- set prefix = 'pgfailover-orch-upgrade' %}
 
@@ -55,9 +56,7 @@
       - salt: {{ prefix }}-monitor-restart
 
 {%- set chain = {'step': prefix ~ '-monitor-ready'} %}
-{%- set work_sls = [] %}
-{%- set restart = True %}
-{%- include tplroot ~ '/orch/rolling.jinja' %}
+{{- rolling_steps(prefix, chain, monitor_minion, formation, table, primary, hosted, [], True, refuse) }}
 
 {{ prefix }}-versions:
   salt.function:

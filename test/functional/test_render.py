@@ -713,3 +713,59 @@ def test_dropping_the_top_level_or_an_unknown_formation_is_refused(tmp_path, nam
     pillar = {"pgfailover": TWO_FORMATIONS, "drop_formation": name}
     error = show_sls(tmp_path, "mon", pillar, DEBIAN, sls="pgfailover.orch.drop_formation", expect_error=True)
     assert says in error and "allowed: a formation of pgfailover:formations (billing)" in error
+
+
+def render_steps(tmp_path, table):
+    """orch/steps.jinja's macros through Salt's Jinja, called as an orchestration calls them."""
+    context = {
+        "mapdata": {"health": {"enabled": True}, "haproxy": {"minions": ["mon"]}},
+        "joining": [{"name": "pg2", "minion": "pg2"}, {"name": "pg4", "minion": "pg4"}],
+        "table": [{"nodename": name} for name in table],
+        "hosted": {
+            name: {"minion": name, "pgdata": f"/d/{name}", "unit": f"u-{name}"} for name in ("pg1", "pg2")
+        },
+    }
+    return subprocess.run(
+        [SALT_CALL, "--local", "-c", str(tmp_path), "--out=json", "slsutil.renderer",
+         "salt://test/functional/templates/orch_steps.jinja", "default_renderer=jinja|yaml",
+         f"context={json.dumps(context)}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_orchestration_steps_follow_each_other_and_skip_synced_minions(tmp_path):
+    """
+    Each macro's first step requires the step before it and leaves its last
+    one in `chain`; minions already synced are not synced again; the primary
+    rolls last, after a switchover.
+    """
+    show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN, sls="pgfailover.node")
+    result = render_steps(tmp_path, ["pg1", "pg2"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = json.loads(result.stdout)["local"]
+
+    def required(step_id):
+        function = next(iter(steps[step_id]))
+        return [item["require"] for item in steps[step_id][function] if "require" in item]
+
+    assert set(steps) == {
+        "o-join-sync", "o-join-prepare", "o-join-pg2", "o-join-pg4", "o-haproxy",
+        "o-pg2-maintenance-on", "o-pg2-in-maintenance", "o-pg2-restart", "o-pg2-maintenance-off",
+        "o-pg2-converged", "o-pg1-switchover", "o-pg1-maintenance-on", "o-pg1-in-maintenance",
+        "o-pg1-restart", "o-pg1-maintenance-off", "o-pg1-converged", "last",
+    }  # fmt: skip
+    assert {"tgt": "pg4"} in steps["o-join-sync"]["salt.state"]  # pg2 was synced before
+    assert required("o-join-sync") == [[{"salt": "earlier"}]]
+    assert required("o-join-pg2") == [[{"salt": "o-join-prepare"}]]  # one host at a time
+    assert required("o-join-pg4") == [[{"salt": "o-join-pg2"}]]
+    assert required("o-haproxy") == [[{"salt": "o-join-pg4"}]]
+    assert required("o-pg2-maintenance-on") == [[{"salt": "o-haproxy"}]]
+    assert required("o-pg1-switchover") == [[{"salt": "o-pg2-converged"}]]
+    assert steps["last"] == "o-pg1-converged"
+
+
+def test_a_rolling_step_for_a_node_no_minion_hosts_is_refused(tmp_path):
+    show_sls(tmp_path, "pg1", {"pgfailover": CLUSTER}, DEBIAN, sls="pgfailover.node")
+    result = render_steps(tmp_path, ["pg1", "pg2", "pg9"])
+    assert result.returncode != 0
+    assert "o refused: no minion is known for node(s) pg9" in result.stdout + result.stderr
