@@ -987,6 +987,35 @@ def is_created(**kwargs):
     return os.path.exists(files["state"])
 
 
+def set_aside_instance(label="unregistered", **kwargs):
+    """
+    Move the local instance's data directory and pg_autoctl's files for it
+    aside, each to ``<path>.<label>-<UTC time>`` (``label``: lower-case letters
+    and dashes), so that the instance can be created afresh; nothing is
+    deleted. Meant for an instance the monitor does not know:
+    ``pgfailover.node_present`` uses it for a node whose interrupted
+    registration the monitor never kept. Returns the moves made.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg3 pgfailover.set_aside_instance pgdata=/var/lib/postgresql/pgaf/pg3
+    """
+    conn = _connection(kwargs)
+    pgdata = _pgdata(conn)[1]
+    if not isinstance(label, str) or not re.fullmatch(r"[a-z]+(-[a-z]+)*", label):
+        raise SaltInvocationError(f"label={label!r} is not allowed: lower-case letters and dashes")
+    files = _instance_files(conn, pgdata)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    moves = {}
+    for path in (pgdata, os.path.dirname(files["config"]), os.path.dirname(files["state"])):
+        if os.path.exists(path):
+            moves[path] = f"{path}.{label}-{stamp}"
+            os.rename(path, moves[path])
+    return moves
+
+
 def _instance_files(conn, pgdata):
     """Paths of the configuration, state and init files pg_autoctl keeps for ``pgdata``."""
     relative = os.path.abspath(pgdata).lstrip("/")

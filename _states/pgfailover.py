@@ -233,7 +233,10 @@ def node_present(
     """
     PostgreSQL node ``name`` (data directory ``pgdata``) is registered with
     the monitor (``monitor_uri``) in ``formation`` with this hostname and port.
-    Created (and cloned from the primary) when missing. On an existing node,
+    Created (and cloned from the primary) when missing; a half-created node
+    is resumed, or, when the monitor never kept its interrupted registration,
+    its files are moved aside (never deleted) and it is created afresh. On an
+    existing node,
     ``candidate_priority`` and ``replication_quorum`` converge to the given
     values and are reported as changes; host, port and formation cannot change
     in place and are reported as errors.
@@ -319,6 +322,16 @@ def _create_node(ret, conn, **create):
     if foreign:
         ret["changes"] = {}
         return _fail(ret, f"Node {name} is not created: {foreign}")
+    if action == "resumed" and _registration_lost(name, conn, create["formation"]):
+        if __opts__["test"]:
+            ret.update(
+                result=None,
+                comment=f"Node {name}: the monitor never kept its interrupted registration; its files would "
+                "be moved aside and the node created afresh.",
+            )
+            return ret
+        ret["changes"]["set_aside"] = _module("set_aside_instance", label="unregistered", **conn)
+        action = "created afresh (the monitor never kept its interrupted registration; files moved aside)"
     if __opts__["test"]:
         ret.update(result=None, comment=f"Node {name} would be {action} and registered with the monitor.")
         return ret
@@ -337,6 +350,22 @@ def _create_node(ret, conn, **create):
             )
     ret["comment"] = f"Node {name} was {action} and registered with the monitor."
     return ret
+
+
+def _registration_lost(name, conn, formation):
+    """
+    Whether a half-created node is unknown to the monitor. pg_autoctl 2.0
+    writes its local state before the monitor COMMITs the registration: a
+    power cut in between leaves a node id the monitor rolled back, and every
+    resume then fails ("don't know how to read state dropped"). A dry run
+    that cannot ask the monitor assumes it is not.
+    """
+    try:
+        return _node_entry(name, conn, formation) is None
+    except CommandExecutionError:
+        if __opts__["test"]:
+            return False
+        raise
 
 
 def _foreign_data(conn, formation):

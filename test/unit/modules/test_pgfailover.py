@@ -330,3 +330,25 @@ def test_config_get_gives_up_after_bounded_reads_and_at_once_on_other_errors(run
     with pytest.raises(CommandExecutionError, match="No such file"):
         pgfailover.config_get()
     assert len(calls) == 1
+
+
+def test_set_aside_instance_moves_the_data_directory_and_pg_autoctls_files_and_deletes_nothing(tmp_path):
+    home, pgdata = tmp_path / "home", tmp_path / "pgaf" / "pg3"
+    relative = str(pgdata).lstrip("/")
+    config_dir = home / ".config" / "pg_autoctl" / relative
+    state_dir = home / ".local" / "share" / "pg_autoctl" / relative
+    for directory, name in (
+        (pgdata, "PG_VERSION"),
+        (config_dir, "pg_autoctl.cfg"),
+        (state_dir, "pg_autoctl.state"),
+    ):
+        directory.mkdir(parents=True)
+        (directory / name).write_text("kept")
+    moves = pgfailover.set_aside_instance(pgdata=str(pgdata), home=str(home))
+    assert sorted(moves) == sorted(str(path) for path in (pgdata, config_dir, state_dir))
+    for original, moved in moves.items():
+        assert not os.path.exists(original)
+        assert moved.startswith(original + ".unregistered-") and len(os.listdir(moved)) == 1
+    assert pgfailover.set_aside_instance(pgdata=str(pgdata), home=str(home)) == {}  # nothing left to move
+    with pytest.raises(SaltInvocationError, match="lower-case letters and dashes"):
+        pgfailover.set_aside_instance(label="../x", pgdata=str(pgdata), home=str(home))

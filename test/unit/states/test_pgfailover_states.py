@@ -656,6 +656,36 @@ def test_node_present_refuses_another_clusters_data_a_changed_port_and_a_dropped
     )
 
 
+def test_node_present_creates_afresh_a_node_whose_registration_the_monitor_never_kept(node_host, opts):
+    """
+    pg_autoctl wrote its state and init files, then the power went before the
+    monitor's COMMIT: the files name a node the monitor never kept, and
+    resuming fails for good. Such a node's files are moved aside (never
+    deleted) and the node is created afresh; one the monitor lists resumes.
+    (A power cut inside that window cannot be produced on demand, hence the
+    stand-in; the lab's power-cut test hits it rarely.)
+    """
+    moved = []
+    states.__salt__["pgfailover.set_aside_instance"] = lambda label, **conn: (
+        moved.append(label) or {NODE: f"{NODE}.{label}-20261201T000000Z"}
+    )
+    states.__salt__["pgfailover.is_created"] = lambda **conn: bool(node_host["created"])
+    node_host["config"] = {"pg_autoctl": {"role": "keeper", "name": "pg2"}}  # the interrupted create's
+    opts["test"] = True
+    predicted = states.node_present("pg2", **NODE_ARGS)
+    assert predicted["result"] is None and moved == [] and node_host["created"] == []
+    assert "never kept its interrupted registration" in predicted["comment"]
+    opts["test"] = False
+    created = states.node_present("pg2", **NODE_ARGS)
+    assert created["result"] is True and moved == ["unregistered"] and node_host["created"] == ["pg2"]
+    assert created["changes"]["set_aside"] == {NODE: f"{NODE}.unregistered-20261201T000000Z"}
+    assert "created afresh" in created["comment"]
+    node_host["created"].clear()  # half-created again, but this time the monitor kept it: resumed
+    resumed = states.node_present("pg2", **NODE_ARGS)
+    assert resumed["result"] is True and moved == ["unregistered"] and node_host["created"] == ["pg2"]
+    assert resumed["comment"] == "Node pg2 was resumed and registered with the monitor."
+
+
 @pytest.fixture
 def metrics_role(monkeypatch, host, opts):
     """The role as the local PostgreSQL would describe it; None: not there."""
