@@ -367,11 +367,14 @@ def test_without_pg_autoctl_node_absent_has_nothing_to_do_and_other_states_say_w
     assert refused.result is False and refused.comment.count(f"pg_autoctl not found at {missing}") == 1
 
 
-@pytest.fixture
-def bare_host_states(minion_opts, tmp_path):
-    """The state module on a host not built yet: no pg_autoctl, so no execution module."""
+@pytest.fixture(scope="module")
+def bare_host_states(minion_opts, tmp_path_factory):
+    """
+    The state module on a host not built yet: no pg_autoctl, so no execution
+    module. One loader for every dry run (building a loader takes seconds).
+    """
     opts = copy.deepcopy(minion_opts)
-    opts["pgfailover"] = {"pg_autoctl": str(tmp_path / "bin" / "pg_autoctl")}
+    opts["pgfailover"] = {"pg_autoctl": str(tmp_path_factory.mktemp("bare") / "bin" / "pg_autoctl")}
     opts["pillar"] = {"secrets": {"app": "pillar-Secret-9"}}
     return Loaders(opts).states
 
