@@ -344,22 +344,14 @@ def restore_refusals(target_time=None, target_name=None, latest=False, **kwargs)
     return []
 
 
-def _instance_files(settings, pgdata):
-    """pg_autoctl's own directories for ``pgdata``: its configuration and its state."""
-    relative = os.path.abspath(pgdata).lstrip("/")
-    return [
-        os.path.join(settings["home"], ".config", "pg_autoctl", relative),
-        os.path.join(settings["home"], ".local", "share", "pg_autoctl", relative),
-    ]
-
-
 def set_aside(pgdata, unit, label="before-restore", **kwargs):
     """
     Stop the node's unit and move its data directory and pg_autoctl's files
     for it aside (``<path>.<label>-<UTC time>``; ``label`` is lower-case
     letters and dashes, ``before-restore`` by default, ``before-rebuild`` for
     a clone), so a restore or a clone starts from nothing and nothing is
-    lost. Returns the moves made (none when the data directory is already
+    lost. The moves are ``pgfailover.set_aside_instance``'s, once the unit is
+    stopped. Returns the moves made (none when the data directory is already
     gone).
 
     CLI Example:
@@ -375,13 +367,7 @@ def set_aside(pgdata, unit, label="before-restore", **kwargs):
     __salt__["service.stop"](unit)
     if __salt__["service.status"](unit):
         raise CommandExecutionError(f"unit {unit} did not stop: {pgdata} is not moved")
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    moves = {}
-    for path in [pgdata, *_instance_files(settings, pgdata)]:
-        if os.path.exists(path):
-            moves[path] = f"{path}.{label}-{stamp}"
-            os.rename(path, moves[path])
-    return moves
+    return __salt__["pgfailover.set_aside_instance"](label=label, pgdata=pgdata, home=settings["home"])
 
 
 def _psql(settings, port, sql):

@@ -23,6 +23,7 @@ from lab.paths import REPO
 
 validator = load("_modules/pgfailover_pillar.py", "pgfailover_pillar")
 backup = load("_modules/pgfailover_backup.py", "pgfailover_backup")
+pgfailover = load("_modules/pgfailover.py", "pgfailover")
 with open(os.path.join(REPO, "pgfailover", "parameters", "defaults.yaml")) as f:
     PARAMETERS = yaml.safe_load(f)["values"]
 
@@ -249,10 +250,17 @@ def test_set_aside_moves_the_data_and_pg_autoctl_files_under_its_label(tmp_path,
         path.mkdir(parents=True)
         (path / "kept").write_text("row")
     stopped = []
+    defaults = {"config.get": lambda key, default=None: default}
+    monkeypatch.setattr(pgfailover, "__salt__", defaults, raising=False)
     monkeypatch.setattr(
         backup,
         "__salt__",
-        {"grains.get": lambda *a: {}, "service.stop": stopped.append, "service.status": lambda unit: False},
+        {
+            "grains.get": lambda *a: {},
+            "service.stop": stopped.append,
+            "service.status": lambda unit: False,
+            "pgfailover.set_aside_instance": pgfailover.set_aside_instance,
+        },
         raising=False,
     )
     moves = backup.set_aside(str(pgdata), "pgautofailover-node-pg2", label="before-rebuild", home=str(home))
