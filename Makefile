@@ -46,8 +46,8 @@ test: lint
 test-quick: lint
 	$(PYTEST) -ra -m "not slow"
 
-# Several formations on one monitor (test/integration/formations): not yet in
-# make test (about 5 minutes more, on a run of about 39).
+# Several formations on one monitor (test/integration/formations): not in
+# make test, which must stay inside CI's budget (about 5 minutes more).
 test-formations: lint
 	$(PYTEST) -ra test/integration/formations
 
